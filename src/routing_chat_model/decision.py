@@ -1,0 +1,128 @@
+"""`RoutingDecision`: the one payload every surface (response metadata, events, logs) shows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["Attempt", "RoutingDecision"]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One model call the router made for a request.
+
+    Attributes:
+        route: The model name tried.
+        error: The exception's type name, or None for the attempt that answered.
+        error_kind: The error's class (rate_limit, timeout, connection, server_error, ...).
+        latency_ms: Wall time of the attempt (to the first chunk when streaming).
+    """
+
+    route: str
+    error: str | None = None
+    error_kind: str | None = None
+    latency_ms: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable form."""
+        return {
+            "route": self.route,
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "latency_ms": self.latency_ms,
+        }
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    """What the router decided for one call, and how the call went.
+
+    Built by `Router.decide` before any model is called, then completed (`route`, `attempts`,
+    usage, cost) once a model has answered. Frozen: callbacks cannot change it.
+
+    Attributes:
+        route: The model that answered (before the call: the one chosen).
+        selected: The model the selector (or default, override, tool round) chose first.
+        selector: Which selector decided ("rules", "embedding", "override", "tool_round"...).
+        reason: Why, in a few words (never prompt text).
+        scores: The selector's score per candidate, where it has scores.
+        candidates: The models that could serve this request, in fallback order.
+        plan: The order the router will try models in.
+        abstained: The selector had no confident answer and the default answered.
+        latency_ms: Time the decision took (selection only, not the model call).
+        attempts: One entry per model called, in order.
+        model_name: The provider's model name of the route that answered, where known.
+        input_tokens: Prompt tokens of the answer, where the model reported usage.
+        output_tokens: Completion tokens of the answer, where reported.
+        cost_usd: Cost of the answer in USD, where usage and a price are known.
+    """
+
+    route: str
+    selected: str
+    selector: str
+    reason: str
+    scores: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    candidates: tuple[str, ...] = ()
+    plan: tuple[str, ...] = ()
+    abstained: bool = False
+    latency_ms: float = 0.0
+    attempts: tuple[Attempt, ...] = ()
+    model_name: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable form: the dict responses and events carry."""
+        return {
+            "route": self.route,
+            "selected": self.selected,
+            "selector": self.selector,
+            "reason": self.reason,
+            "scores": dict(self.scores),
+            "candidates": list(self.candidates),
+            "plan": list(self.plan),
+            "abstained": self.abstained,
+            "latency_ms": self.latency_ms,
+            "attempts": [a.to_dict() for a in self.attempts],
+            "model_name": self.model_name,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RoutingDecision:
+        """Rebuild a decision from `to_dict()` output (unknown keys are ignored)."""
+        attempts = tuple(
+            Attempt(
+                route=a["route"],
+                error=a.get("error"),
+                error_kind=a.get("error_kind"),
+                latency_ms=a.get("latency_ms"),
+            )
+            for a in data.get("attempts", ())
+        )
+        return cls(
+            route=data["route"],
+            selected=data.get("selected", data["route"]),
+            selector=data.get("selector", "unknown"),
+            reason=data.get("reason", ""),
+            scores=MappingProxyType(dict(data.get("scores") or {})),
+            candidates=tuple(data.get("candidates", ())),
+            plan=tuple(data.get("plan", ())),
+            abstained=bool(data.get("abstained", False)),
+            latency_ms=float(data.get("latency_ms", 0.0)),
+            attempts=attempts,
+            model_name=data.get("model_name"),
+            input_tokens=data.get("input_tokens"),
+            output_tokens=data.get("output_tokens"),
+            cost_usd=data.get("cost_usd"),
+        )
+
+    def evolve(self, **changes: Any) -> RoutingDecision:
+        """A copy with `changes` applied (the decision itself stays frozen)."""
+        return replace(self, **changes)

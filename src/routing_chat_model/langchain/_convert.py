@@ -1,0 +1,148 @@
+"""LangChain messages and bindings, reduced to what the framework-free core needs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.messages.tool import tool_call_chunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk
+from langchain_core.runnables import RunnableBinding
+
+from routing_chat_model.errors import RouteConfigError
+from routing_chat_model.router import ModelCapabilities, Usage
+from routing_chat_model.request import Turn
+
+__all__ = [
+    "binding_kwargs",
+    "capabilities_of",
+    "chunk_of",
+    "has_images",
+    "to_turns",
+    "usage_of",
+]
+
+_IMAGE_BLOCKS = frozenset({"image", "image_url", "input_image"})
+
+
+def _role(message: BaseMessage) -> str:
+    if isinstance(message, HumanMessage):
+        return "user"
+    if isinstance(message, AIMessage):
+        return "assistant"
+    if isinstance(message, ToolMessage):
+        return "tool"
+    if isinstance(message, SystemMessage):
+        return "system"
+    role = getattr(message, "role", message.type)
+    return {"human": "user", "ai": "assistant", "developer": "system"}.get(str(role), str(role))
+
+
+def to_turns(messages: Sequence[BaseMessage]) -> list[Turn]:
+    """Reduce messages to `Turn`s: text parts only, plus who answered earlier AI turns."""
+    turns = []
+    for message in messages:
+        route = None
+        calls = 0
+        if isinstance(message, AIMessage):
+            calls = len(message.tool_calls)
+            routing = message.response_metadata.get("routing")
+            if isinstance(routing, Mapping) and isinstance(routing.get("route"), str):
+                route = routing["route"]
+        turns.append(Turn(role=_role(message), text=message.text, route=route, tool_calls=calls))
+    return turns
+
+
+def has_images(messages: Sequence[BaseMessage]) -> bool:
+    """Whether any message carries an image block (any of LangChain's content formats)."""
+    for message in messages:
+        if isinstance(message.content, str):
+            continue
+        for block in message.content:
+            if not isinstance(block, dict):
+                continue
+            kind = block.get("type")
+            if kind in _IMAGE_BLOCKS:
+                return True
+            if kind == "file" and str(block.get("mime_type", "")).startswith("image/"):
+                return True
+    return False
+
+
+def capabilities_of(name: str, model: BaseChatModel, override: Mapping[str, Any] | None) -> ModelCapabilities:
+    """What `model` can serve: its LangChain profile, overridden by the user's settings."""
+    profile = model.profile or {}
+    caps = ModelCapabilities.from_mapping(f"models[{name!r}].profile", dict(profile))
+    if override is None:
+        return caps
+    if not isinstance(override, Mapping):
+        raise RouteConfigError(
+            f"capabilities[{name!r}] must be a dict like {{'tool_calling': False}}, got "
+            f"{type(override).__name__}."
+        )
+    allowed = {"tool_calling", "structured_output", "image_inputs", "max_input_tokens"}
+    unknown = set(override) - allowed
+    if unknown:
+        raise RouteConfigError(
+            f"capabilities[{name!r}] has unknown key(s) {sorted(unknown)}; use {sorted(allowed)}."
+        )
+    return caps.merged(ModelCapabilities.from_mapping(f"capabilities[{name!r}]", override))
+
+
+def binding_kwargs(bound: Any, child: BaseChatModel) -> dict[str, Any]:
+    """The call kwargs a child's `bind_tools` result holds, flattening nested bindings."""
+    kwargs: dict[str, Any] = {}
+    layers = []
+    while isinstance(bound, RunnableBinding):
+        layers.append(bound.kwargs)
+        bound = bound.bound
+    if bound is not child:
+        raise TypeError(
+            f"{type(child).__name__}.bind_tools returned a {type(bound).__name__} that does not "
+            "wrap the model itself; the router cannot call it inline."
+        )
+    for layer in reversed(layers):
+        kwargs.update(layer)
+    return kwargs
+
+
+def usage_of(message: BaseMessage) -> Usage | None:
+    """Token usage a message reports, if any."""
+    usage = getattr(message, "usage_metadata", None)
+    if not usage:
+        return None
+    details = usage.get("input_token_details") or {}
+    return Usage(
+        input_tokens=int(usage.get("input_tokens", 0)),
+        output_tokens=int(usage.get("output_tokens", 0)),
+        cache_read_tokens=int(details.get("cache_read", 0) or 0),
+    )
+
+
+def chunk_of(generation: ChatGeneration) -> ChatGenerationChunk:
+    """One stream chunk holding a whole answer, for children that cannot stream."""
+    message = generation.message
+    tool_calls = getattr(message, "tool_calls", None) or []
+    chunk = AIMessageChunk(
+        content=message.content,
+        additional_kwargs=message.additional_kwargs,
+        response_metadata=message.response_metadata,
+        usage_metadata=getattr(message, "usage_metadata", None),
+        id=message.id,
+        tool_call_chunks=[
+            tool_call_chunk(name=c["name"], args=json.dumps(c["args"]), id=c.get("id"), index=i)
+            for i, c in enumerate(tool_calls)
+        ],
+        chunk_position="last",
+    )
+    return ChatGenerationChunk(message=chunk, generation_info=generation.generation_info)

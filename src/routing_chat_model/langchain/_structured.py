@@ -1,0 +1,80 @@
+"""Provider-native structured output (json_schema, json_mode) routed per call."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+
+from routing_chat_model.decision import RoutingDecision
+from routing_chat_model.langchain._convert import usage_of
+
+if TYPE_CHECKING:
+    from routing_chat_model.langchain.chat_model import RoutingChatModel
+
+__all__ = ["structured_router"]
+
+
+def structured_router(
+    owner: RoutingChatModel,
+    schema: Any,
+    *,
+    include_raw: bool,
+    method: str,
+    strict: bool | None,
+    **kwargs: Any,
+) -> Runnable[LanguageModelInput, Any]:
+    """A runnable that routes, then runs the chosen model's own `with_structured_output`.
+
+    Only the chosen model's run exists (no router run around it), so callbacks see one chat
+    model start; the decision is dispatched as the `routing_decision` event of this runnable's
+    run and, with `include_raw=True`, put on the raw message's `response_metadata`.
+    """
+    from routing_chat_model.langchain.chat_model import ROUTE_CONFIG_KEY, ROUTING_EVENT
+
+    built: dict[str, Runnable[LanguageModelInput, Any]] = {}
+    options: dict[str, Any] = {"include_raw": include_raw, "method": method, **kwargs}
+    if strict is not None:
+        options["strict"] = strict
+
+    def child(route: str) -> Runnable[LanguageModelInput, Any]:
+        if route not in built:
+            built[route] = owner.models[route].with_structured_output(schema, **options)
+        return built[route]
+
+    def request(input: LanguageModelInput, config: RunnableConfig) -> Any:
+        messages = owner._convert_input(input).to_messages()
+        forced = (config.get("configurable") or {}).get(ROUTE_CONFIG_KEY)
+        return owner._request(messages, {}, config.get("metadata") or {}, forced, structured=True)
+
+    def finish(output: Any, decision: RoutingDecision) -> tuple[Any, RoutingDecision]:
+        raw = output.get("raw") if isinstance(output, dict) else None
+        if isinstance(raw, AIMessage):
+            decision = owner._with_usage(decision, usage_of(raw), raw.response_metadata.get("model_name"))
+            raw.response_metadata["routing"] = decision.to_dict()
+        else:
+            decision = owner._with_usage(decision, None, None)
+        return output, decision
+
+    def route(input: LanguageModelInput, config: RunnableConfig) -> Any:
+        decision = owner.router.decide(request(input, config))
+        output, decision = owner.router.run(decision, lambda r: child(r).invoke(input, config))
+        output, decision = finish(output, decision)
+        if owner.emit_routing_event:
+            dispatch_custom_event(ROUTING_EVENT, decision.to_dict(), config=config)
+        return output
+
+    async def aroute(input: LanguageModelInput, config: RunnableConfig) -> Any:
+        decision = await owner.router.adecide(request(input, config))
+        output, decision = await owner.router.arun(
+            decision, lambda r: child(r).ainvoke(input, config)
+        )
+        output, decision = finish(output, decision)
+        if owner.emit_routing_event:
+            await adispatch_custom_event(ROUTING_EVENT, decision.to_dict(), config=config)
+        return output
+
+    return RunnableLambda(route, afunc=aroute, name="RoutingChatModel")
