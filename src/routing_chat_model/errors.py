@@ -59,7 +59,7 @@ class EncoderError(RoutingError):
     """An encoder returned vectors that cannot be scored (NaN, infinities, wrong dimension)."""
 
 
-class AllModelsFailedError(RoutingError, ExceptionGroup):  # type: ignore[misc]
+class AllModelsFailedError(RoutingError, ExceptionGroup[Exception]):
     """Every model in the attempt plan failed.
 
     It is an `ExceptionGroup`: `exceptions` holds each attempt's error in attempt order and
@@ -68,7 +68,10 @@ class AllModelsFailedError(RoutingError, ExceptionGroup):  # type: ignore[misc]
 
     routes: tuple[str, ...]
 
-    def __new__(cls, message: str, exceptions: Sequence[Exception], routes: Sequence[str] = ()) -> Self:
+    def __new__(
+        cls, message: str, exceptions: Sequence[Exception], routes: Sequence[str] = ()
+    ) -> Self:
+        """Build the group; `routes[i]` is the model that raised `exceptions[i]`."""
         self = super().__new__(cls, message, exceptions)
         self.routes = tuple(routes)
         return self
@@ -77,9 +80,6 @@ class AllModelsFailedError(RoutingError, ExceptionGroup):  # type: ignore[misc]
         self, message: str, exceptions: Sequence[Exception], routes: Sequence[str] = ()
     ) -> None:
         super().__init__(message, exceptions)
-
-    def derive(self, excs: Sequence[Exception]) -> AllModelsFailedError:  # noqa: D102
-        return AllModelsFailedError(self.message, excs, self.routes)
 
 
 class StreamInterruptedError(RoutingError):

@@ -18,6 +18,7 @@ Invariants:
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import numbers
 import threading
@@ -86,10 +87,10 @@ class ModelPrice:
             raise RouteConfigError(
                 f"{what}: missing {' and '.join(missing)}; give both, e.g. {_EXAMPLE}."
             )
-        for name, value in data.items():
-            if value is not None or name in ("input_per_mtok", "output_per_mtok"):
-                _check_price(f"{what}: {name}", value)
-        return cls(**data)
+        try:
+            return cls(**data)
+        except RouteConfigError as exc:
+            raise RouteConfigError(f"{what}: {exc}") from None
 
     def cost_usd(
         self,
@@ -185,38 +186,16 @@ def _count(name: str, value: object) -> int:
 # -- provider names --------------------------------------------------------------------------
 
 _PROVIDER_ALIASES: Final[Mapping[str, str]] = {
-    "openai": "openai",
-    "azure": "azure",
-    "azure_openai": "azure",
-    "azureopenai": "azure",
-    "azure_ai": "azure",
-    "anthropic": "anthropic",
-    "google": "google",
-    "google_genai": "google",
-    "googlegenai": "google",
-    "google_generative_ai": "google",
-    "google_vertexai": "google",
-    "google_anthropic_vertex": "google",
-    "vertexai": "google",
-    "vertex": "google",
-    "gemini": "google",
-    "aws": "aws",
-    "bedrock": "aws",
-    "bedrock_converse": "aws",
-    "bedrockconverse": "aws",
-    "amazon_bedrock": "aws",
-    "mistral": "mistral",
-    "mistralai": "mistral",
-    "xai": "x-ai",
-    "x_ai": "x-ai",
-    "together": "together",
-    "together_ai": "together",
-    "togetherai": "together",
-    "fireworks": "fireworks",
-    "fireworks_ai": "fireworks",
-    "fireworksai": "fireworks",
-    "moonshot": "moonshotai",
-    "moonshotai": "moonshotai",
+    **dict.fromkeys(("azure_openai", "azureopenai", "azure_ai"), "azure"),
+    **dict.fromkeys(("google_genai", "googlegenai", "google_generative_ai"), "google"),
+    **dict.fromkeys(("google_vertexai", "google_anthropic_vertex", "vertexai", "vertex"), "google"),
+    **dict.fromkeys(("gemini",), "google"),
+    **dict.fromkeys(("bedrock", "bedrock_converse", "bedrockconverse", "amazon_bedrock"), "aws"),
+    **dict.fromkeys(("mistralai",), "mistral"),
+    **dict.fromkeys(("xai", "x_ai"), "x-ai"),
+    **dict.fromkeys(("together_ai", "togetherai"), "together"),
+    **dict.fromkeys(("fireworks_ai", "fireworksai"), "fireworks"),
+    **dict.fromkeys(("moonshot",), "moonshotai"),
 }
 """LangChain / LlamaIndex provider names -> genai-prices provider ids, where they differ.
 
@@ -226,6 +205,7 @@ listed go to genai-prices as they are; it knows its own ids ("groq", "deepseek",
 """
 
 
+@functools.lru_cache(maxsize=256)
 def _genai_provider(provider: str | None) -> str | None:
     """The genai-prices provider id for a LangChain or LlamaIndex provider name."""
     if provider is None:
@@ -323,9 +303,7 @@ def _resolve(model: str, provider: str | None, now: float) -> _Tariff | None:
     try:
         calc = _calc(model, provider, when, (0, 0, 0, 0))
         price, tiers = _split_price(calc.model_price)
-    except LookupError:
-        return None
-    except _Unsupported:
+    except (LookupError, _Unsupported):
         return None
     valid_until, exact = _validity(calc, when)
     if getattr(calc.model_price, "requests_kcount", None) is not None:
@@ -442,6 +420,8 @@ class Pricing:
             ValueError: on a negative count, or cached tokens exceeding `input_tokens` (broken
                 usage data; an unpriced None would hide it).
             TypeError: on a count that is not an integer.
+
+        A catalogue fee per request (Perplexity's) is included, so such a call is never free.
         """
         counts = _check_tokens(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
         override = self._override(route, model)

@@ -6,13 +6,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Union
+from typing import Any, Literal, cast
 
 from routing_chat_model.errors import RouteConfigError, RoutingInputError
 
 __all__ = ["RouteOn", "RoutingRequest", "Turn", "estimate_tokens", "validate_route_on"]
 
-RouteOn = Union[Literal["last_user", "conversation"], int]
+RouteOn = Literal["last_user", "conversation"] | int
 """What text a request routes on: the last user message (default), the whole conversation
 (user and assistant turns), or the last N turns (an int >= 1)."""
 
@@ -44,7 +44,7 @@ def estimate_tokens(text: str) -> int:
 def validate_route_on(route_on: object) -> RouteOn:
     """Check a `route_on` setting, raising `RouteConfigError` with the accepted values."""
     if route_on in ("last_user", "conversation"):
-        return route_on  # type: ignore[return-value]
+        return cast("RouteOn", route_on)
     if isinstance(route_on, int) and not isinstance(route_on, bool) and route_on >= 1:
         return route_on
     raise RouteConfigError(

@@ -50,13 +50,21 @@ class ModelCapabilities:
     @classmethod
     def from_mapping(cls, where: str, data: Mapping[str, Any]) -> ModelCapabilities:
         """Build from a dict such as a LangChain model profile, ignoring unrelated keys."""
-        values = {k: data[k] for k in ("tool_calling", "structured_output", "image_inputs") if k in data}
+        values = {
+            k: data[k] for k in ("tool_calling", "structured_output", "image_inputs") if k in data
+        }
         for key, value in values.items():
             if value is not None and not isinstance(value, bool):
-                raise RouteConfigError(f"{where}[{key!r}] must be True, False or None, got {value!r}.")
+                raise RouteConfigError(
+                    f"{where}[{key!r}] must be True, False or None, got {value!r}."
+                )
         limit = data.get("max_input_tokens")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
-            raise RouteConfigError(f"{where}['max_input_tokens'] must be a positive int, got {limit!r}.")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0
+        ):
+            raise RouteConfigError(
+                f"{where}['max_input_tokens'] must be a positive int, got {limit!r}."
+            )
         return cls(max_input_tokens=limit, **values)
 
     def merged(self, override: ModelCapabilities) -> ModelCapabilities:
@@ -188,7 +196,9 @@ class Router:
             return f"~{request.token_estimate} prompt tokens exceed its {limit}-token window"
         return None
 
-    def _preselect(self, request: RoutingRequest, candidates: tuple[str, ...]) -> RoutingDecision | None:
+    def _preselect(
+        self, request: RoutingRequest, candidates: tuple[str, ...]
+    ) -> RoutingDecision | None:
         """Overrides and tool rounds, which bypass the selector."""
         forced = request.forced_route
         if forced is not None:
@@ -205,7 +215,10 @@ class Router:
         pinned = request.pinned_route
         if pinned is not None and pinned in candidates:
             return self._decision(
-                pinned, "tool_round", "tool results go back to the model that called the tools", candidates
+                pinned,
+                "tool_round",
+                "tool results go back to the model that called the tools",
+                candidates,
             )
         return None
 
@@ -217,7 +230,9 @@ class Router:
                 f"models are {list(self.models)}."
             )
         if route is not None and route in candidates:
-            return self._decision(route, self.selector.name, selection.reason, candidates, selection.scores)
+            return self._decision(
+                route, self.selector.name, selection.reason, candidates, selection.scores
+            )
         fallback = self.default if self.default in candidates else candidates[0]
         reason = selection.reason if route is None else f"{route} cannot serve this request"
         if fallback != self.default:
@@ -377,14 +392,19 @@ class Router:
         """Complete a decision with the answer's usage and cost (None where unknown)."""
         if usage is None:
             return decision.evolve(model_name=model_name)
-        cost = self.pricing.cost_usd(
-            route=decision.route,
-            model=model_name,
-            provider=provider,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-        )
+        try:
+            cost = self.pricing.cost_usd(
+                route=decision.route,
+                model=model_name,
+                provider=provider,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+            )
+        except (TypeError, ValueError):
+            # Inconsistent usage reported by a provider must not fail a call that already
+            # succeeded; the cost is then unknown.
+            cost = None
         return decision.evolve(
             model_name=model_name,
             input_tokens=usage.input_tokens,

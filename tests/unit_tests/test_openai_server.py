@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import openai
@@ -11,10 +12,12 @@ import pytest
 from langchain_core.messages import AIMessageChunk
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
+from openai.types.chat import ChatCompletionMessageParam
+from pydantic import SecretStr
 
 from tests.support.openai_server import OpenAIServer, Reply, ToolCall, hashed_embedding
 
-USER = [{"role": "user", "content": "hello there"}]
+USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
 
 
 @pytest.fixture
@@ -28,20 +31,20 @@ def client(server: OpenAIServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.base_url, api_key="test-key", max_retries=0)
 
 
-def chat(server: OpenAIServer, **kwargs: object) -> ChatOpenAI:
+def chat(server: OpenAIServer, **kwargs: Any) -> ChatOpenAI:
     return ChatOpenAI(
         model="gpt-fake",
         base_url=server.base_url,
-        api_key="test-key",  # type: ignore[arg-type]
+        api_key=SecretStr("test-key"),
         max_retries=0,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 
 def test_chat_completion_echoes_model_and_reports_usage(
     server: OpenAIServer, client: openai.OpenAI
 ) -> None:
-    response = client.chat.completions.create(model="m-1", messages=USER)  # type: ignore[arg-type]
+    response = client.chat.completions.create(model="m-1", messages=USER)
 
     assert response.choices[0].message.content == "alpha: hello there"
     assert response.model == "m-1"
@@ -55,7 +58,7 @@ def test_chat_completion_echoes_model_and_reports_usage(
 def test_streaming_yields_the_reply_in_pieces_then_usage(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
         model="m-1",
-        messages=USER,  # type: ignore[arg-type]
+        messages=USER,
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -68,9 +71,7 @@ def test_streaming_yields_the_reply_in_pieces_then_usage(client: openai.OpenAI) 
 
 
 def test_streaming_without_include_usage_sends_no_usage_chunk(client: openai.OpenAI) -> None:
-    chunks = list(
-        client.chat.completions.create(model="m", messages=USER, stream=True)  # type: ignore[arg-type]
-    )
+    chunks = list(client.chat.completions.create(model="m", messages=USER, stream=True))
     assert all(c.usage is None for c in chunks)
     assert chunks[-1].choices[0].finish_reason == "stop"
 
@@ -79,8 +80,8 @@ def test_configured_and_scripted_replies(server: OpenAIServer, client: openai.Op
     server.reply = lambda body: f"saw {len(body['messages'])} message(s)"
     server.reply_next("scripted")
 
-    first = client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
-    second = client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+    first = client.chat.completions.create(model="m", messages=USER)
+    second = client.chat.completions.create(model="m", messages=USER)
 
     assert first.choices[0].message.content == "scripted"
     assert second.choices[0].message.content == "saw 1 message(s)"
@@ -125,7 +126,7 @@ def test_tool_calls_reach_chat_openai(server: OpenAIServer) -> None:
     model = chat(server).bind_tools([get_weather])
 
     message = model.invoke("weather in Oslo?")
-    streamed = None
+    streamed: Any = None
     for chunk in model.stream("weather in Rome?"):
         streamed = chunk if streamed is None else streamed + chunk
 
@@ -145,8 +146,8 @@ def test_rate_limit_fault_raises_rate_limit_error_once(
     server.fail_next(status=429, headers={"Retry-After": "2"})
 
     with pytest.raises(openai.RateLimitError) as info:
-        client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
-    after = client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+        client.chat.completions.create(model="m", messages=USER)
+    after = client.chat.completions.create(model="m", messages=USER)
 
     assert info.value.status_code == 429
     assert info.value.response.headers["retry-after"] == "2"
@@ -174,7 +175,7 @@ def test_status_faults_map_to_openai_errors(
 ) -> None:
     server.fail_next(status=status, message="scripted failure")
     with pytest.raises(error, match="scripted failure"):
-        client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+        client.chat.completions.create(model="m", messages=USER)
 
 
 def test_faults_are_consumed_in_order_per_endpoint(
@@ -188,8 +189,8 @@ def test_faults_are_consumed_in_order_per_endpoint(
     client.embeddings.create(model="e", input="x")  # the embeddings queue is empty now
     for _ in range(2):
         with pytest.raises(openai.InternalServerError):
-            client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
-    client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+            client.chat.completions.create(model="m", messages=USER)
+    client.chat.completions.create(model="m", messages=USER)
 
     assert [r.endpoint for r in server.requests] == ["embeddings"] * 2 + ["chat/completions"] * 3
 
@@ -199,9 +200,9 @@ def test_hang_makes_the_client_time_out(server: OpenAIServer) -> None:
     client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0, timeout=0.2)
 
     with pytest.raises(openai.APITimeoutError):
-        client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+        client.chat.completions.create(model="m", messages=USER)
     # The server still answers the next request.
-    assert client.chat.completions.create(model="m", messages=USER).choices  # type: ignore[arg-type]
+    assert client.chat.completions.create(model="m", messages=USER).choices
 
 
 def test_drop_closes_the_connection_without_a_response(
@@ -209,7 +210,7 @@ def test_drop_closes_the_connection_without_a_response(
 ) -> None:
     server.drop_next()
     with pytest.raises(openai.APIConnectionError):
-        client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+        client.chat.completions.create(model="m", messages=USER)
 
 
 def test_drop_after_chunks_cuts_a_stream_midway(
@@ -222,7 +223,7 @@ def test_drop_after_chunks_cuts_a_stream_midway(
     with pytest.raises(openai.APIConnectionError):
         for chunk in client.chat.completions.create(
             model="m",
-            messages=USER,  # type: ignore[arg-type]
+            messages=USER,
             stream=True,
         ):
             received.append(chunk.choices[0].delta.content or "")

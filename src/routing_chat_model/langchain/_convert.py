@@ -79,7 +79,9 @@ def has_images(messages: Sequence[BaseMessage]) -> bool:
     return False
 
 
-def capabilities_of(name: str, model: BaseChatModel, override: Mapping[str, Any] | None) -> ModelCapabilities:
+def capabilities_of(
+    name: str, model: BaseChatModel, override: Mapping[str, Any] | None
+) -> ModelCapabilities:
     """What `model` can serve: its LangChain profile, overridden by the user's settings."""
     profile = model.profile or {}
     caps = ModelCapabilities.from_mapping(f"models[{name!r}].profile", dict(profile))

@@ -53,7 +53,9 @@ def structured_router(
     def finish(output: Any, decision: RoutingDecision) -> tuple[Any, RoutingDecision]:
         raw = output.get("raw") if isinstance(output, dict) else None
         if isinstance(raw, AIMessage):
-            decision = owner._with_usage(decision, usage_of(raw), raw.response_metadata.get("model_name"))
+            decision = owner._with_usage(
+                decision, usage_of(raw), raw.response_metadata.get("model_name")
+            )
             raw.response_metadata["routing"] = decision.to_dict()
         else:
             decision = owner._with_usage(decision, None, None)

@@ -302,7 +302,9 @@ class RoutingChatModel(BaseChatModel):
         request = self._request(messages, kwargs, config.get("metadata") or {}, forced)
         return request, {**config, "run_id": config.get("run_id") or uuid7()}
 
-    def _context(self, decision: RoutingDecision, config: RunnableConfig, kwargs: dict[str, Any]) -> _RunCtx:
+    def _context(
+        self, decision: RoutingDecision, config: RunnableConfig, kwargs: dict[str, Any]
+    ) -> _RunCtx:
         kwargs[_ROUTE_KWARG] = decision.route
         return _RunCtx(id(self), config, cast("UUID", config["run_id"]), decision)
 
@@ -421,7 +423,9 @@ class RoutingChatModel(BaseChatModel):
         metadata = run_manager.metadata if run_manager is not None else {}
         return None, self._request(messages, kwargs, metadata, route), None
 
-    def _child_call(self, route: str, kwargs: Mapping[str, Any]) -> tuple[BaseChatModel, dict[str, Any]]:
+    def _child_call(
+        self, route: str, kwargs: Mapping[str, Any]
+    ) -> tuple[BaseChatModel, dict[str, Any]]:
         """The child for `route` and the kwargs to call it with, tools bound its own way."""
         child = self.models[route]
         kw = dict(kwargs)
@@ -529,7 +533,9 @@ class RoutingChatModel(BaseChatModel):
             if child.rate_limiter:
                 child.rate_limiter.acquire(blocking=True)
             if _cannot_stream(child, child_kwargs):
-                result = child._generate(messages, stop=stop, run_manager=run_manager, **child_kwargs)
+                result = child._generate(
+                    messages, stop=stop, run_manager=run_manager, **child_kwargs
+                )
                 yield chunk_of(result.generations[0])
                 return
             yield from child._stream(messages, stop=stop, run_manager=run_manager, **child_kwargs)
@@ -579,7 +585,9 @@ class RoutingChatModel(BaseChatModel):
 
     # -- the routing_decision custom event ---------------------------------------------------
 
-    def _event_manager(self, ctx: _RunCtx, manager_cls: type[CallbackManager] | type[AsyncCallbackManager]) -> Any:
+    def _event_manager(
+        self, ctx: _RunCtx, manager_cls: type[CallbackManager] | type[AsyncCallbackManager]
+    ) -> Any:
         manager = manager_cls.configure(
             ctx.config.get("callbacks"),
             self.callbacks,
@@ -593,7 +601,10 @@ class RoutingChatModel(BaseChatModel):
         return manager
 
     def _emit(
-        self, decision: RoutingDecision, run_manager: CallbackManagerForLLMRun | None, ctx: _RunCtx | None
+        self,
+        decision: RoutingDecision,
+        run_manager: CallbackManagerForLLMRun | None,
+        ctx: _RunCtx | None,
     ) -> None:
         if not self.emit_routing_event:
             return
@@ -619,7 +630,9 @@ class RoutingChatModel(BaseChatModel):
             manager = self._event_manager(ctx, AsyncCallbackManager)
         else:
             return
-        await adispatch_custom_event(ROUTING_EVENT, decision.to_dict(), config={"callbacks": manager})
+        await adispatch_custom_event(
+            ROUTING_EVENT, decision.to_dict(), config={"callbacks": manager}
+        )
 
     # -- tools and structured output ---------------------------------------------------------
 
@@ -670,7 +683,9 @@ class RoutingChatModel(BaseChatModel):
                 f"method={method!r} is not supported: use 'function_calling', 'json_schema' "
                 "or 'json_mode'."
             )
-        return structured_router(self, schema, include_raw=include_raw, method=method, strict=strict, **kwargs)
+        return structured_router(
+            self, schema, include_raw=include_raw, method=method, strict=strict, **kwargs
+        )
 
 
 class _Relay:
@@ -693,7 +708,9 @@ class _Relay:
         self.saw_usage = False
         self.model_name: str | None = None
 
-    def push(self, chunk: ChatGenerationChunk, decision: RoutingDecision) -> Iterator[ChatGenerationChunk]:
+    def push(
+        self, chunk: ChatGenerationChunk, decision: RoutingDecision
+    ) -> Iterator[ChatGenerationChunk]:
         self.decision = decision
         is_first = self.first
         if self.first:
@@ -720,7 +737,9 @@ class _Relay:
         if self.decision is None:
             return
         usage = (
-            Usage(self.input_tokens, self.output_tokens, self.cache_read) if self.saw_usage else None
+            Usage(self.input_tokens, self.output_tokens, self.cache_read)
+            if self.saw_usage
+            else None
         )
         self.decision = self.owner._with_usage(self.decision, usage, self.model_name)
         if self.held is None:
@@ -742,7 +761,10 @@ class _Relay:
 
 
 def _cannot_stream(child: BaseChatModel, kwargs: Mapping[str, Any]) -> bool:
-    if type(child)._stream is BaseChatModel._stream and type(child)._astream is BaseChatModel._astream:
+    if (
+        type(child)._stream is BaseChatModel._stream
+        and type(child)._astream is BaseChatModel._astream
+    ):
         return True
     if child.disable_streaming is True:
         return True

@@ -60,10 +60,14 @@ def _kind(value: ErrorKind | str) -> ErrorKind:
         return ErrorKind(value)
     except ValueError:
         allowed = ", ".join(repr(k.value) for k in ErrorKind)
-        raise RouteConfigError(f"fallback_on: unknown error kind {value!r}; use {allowed}.") from None
+        raise RouteConfigError(
+            f"fallback_on: unknown error kind {value!r}; use {allowed}."
+        ) from None
 
 
-def fallback_order(models: Sequence[str], fallbacks: Fallbacks | None) -> dict[str, tuple[str, ...]]:
+def fallback_order(
+    models: Sequence[str], fallbacks: Fallbacks | None
+) -> dict[str, tuple[str, ...]]:
     """Resolve the `fallbacks` setting to, per route, the models to try after it.
 
     Raises:

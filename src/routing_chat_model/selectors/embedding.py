@@ -50,14 +50,14 @@ class _Index:
 
     def scores(self, query: _F32, aggregation: Aggregation) -> _F32:
         if aggregation == "centroid":
-            return self.centroids @ query
+            return np.asarray(self.centroids @ query, dtype=np.float32)
         sims = np.append(self.examples @ query, np.float32(-np.inf))[self.gather]
         if aggregation == "max":
-            return sims.max(axis=1)
+            return np.asarray(sims.max(axis=1), dtype=np.float32)
         width = sims.shape[1]
         top = np.partition(sims, width - self.k, axis=1)[:, width - self.k :]
         top = np.where(np.isfinite(top), top, np.float32(0))
-        return (top.sum(axis=1) / self.k_per_route).astype(np.float32)
+        return np.asarray(top.sum(axis=1) / self.k_per_route, dtype=np.float32)
 
 
 class EmbeddingSelector:
@@ -127,7 +127,10 @@ class EmbeddingSelector:
         self.max_chars = max_chars
         self.encoder: Encoder = as_encoder(encoder)
         self._cut = np.array(
-            [self.thresholds.get(r, -math.inf if threshold is None else threshold) for r in self._names],
+            [
+                self.thresholds.get(r, -math.inf if threshold is None else threshold)
+                for r in self._names
+            ],
             dtype=np.float32,
         )
         self._index: _Index | None = None
@@ -144,7 +147,9 @@ class EmbeddingSelector:
 
     def _build(self, vectors: object) -> _Index:
         flat = [text for examples in self._examples for text in examples]
-        matrix = _normalise(_as_matrix(vectors, len(flat), self.encoder.name, None), self.encoder.name)
+        matrix = _normalise(
+            _as_matrix(vectors, len(flat), self.encoder.name, None), self.encoder.name
+        )
         return _Index(matrix, [len(e) for e in self._examples], self.top_k)
 
     def _ensure_index(self) -> _Index:
@@ -193,7 +198,7 @@ class EmbeddingSelector:
     def _query(self, raw: object, index: _Index) -> _F32:
         vector = _as_matrix(raw, 1, self.encoder.name, index.dim)[0]
         norm = float(np.linalg.norm(vector))
-        return vector / norm if norm > 0 else vector
+        return np.asarray(vector / norm if norm > 0 else vector, dtype=np.float32)
 
     def _decide(self, query: _F32, candidates: Sequence[str], index: _Index) -> Selection:
         if not query.any():
@@ -242,7 +247,9 @@ class EmbeddingSelector:
         return self._decide(query, candidates, index)
 
     def __repr__(self) -> str:
-        sizes = ", ".join(f"{n}: {len(e)}" for n, e in zip(self._names, self._examples))
+        sizes = ", ".join(
+            f"{n}: {len(e)}" for n, e in zip(self._names, self._examples, strict=True)
+        )
         return (
             f"EmbeddingSelector({{{sizes}}}, encoder={self.encoder.name!r}, "
             f"threshold={self.threshold!r}, aggregation={self.aggregation!r})"
@@ -259,7 +266,9 @@ def _check_routes(routes: Mapping[str, Sequence[str]]) -> tuple[tuple[str, ...],
     examples: list[list[str]] = []
     for name, texts in routes.items():
         if not isinstance(name, str) or not name:
-            raise RouteConfigError(f"EmbeddingSelector route names must be non-empty strings: {name!r}.")
+            raise RouteConfigError(
+                f"EmbeddingSelector route names must be non-empty strings: {name!r}."
+            )
         if isinstance(texts, str):
             raise RouteConfigError(
                 f"EmbeddingSelector route {name!r}: examples must be a list of strings, "
@@ -300,7 +309,9 @@ def _as_matrix(raw: object, rows: int, encoder: str, dim: int | None) -> _F32:
     try:
         matrix = np.asarray(raw, dtype=np.float32)
     except (TypeError, ValueError) as exc:
-        raise EncoderError(f"encoder {encoder!r} returned vectors that are not numeric: {exc}") from exc
+        raise EncoderError(
+            f"encoder {encoder!r} returned vectors that are not numeric: {exc}"
+        ) from exc
     if matrix.ndim != 2 or matrix.shape[0] != rows:
         raise EncoderError(
             f"encoder {encoder!r} returned an array of shape {matrix.shape} for {rows} text(s); "
@@ -325,4 +336,4 @@ def _normalise(matrix: _F32, encoder: str) -> _F32:
             f"encoder {encoder!r} returned an all-zero vector for a route example; that example "
             "carries no meaning for this encoder (remove it or use another encoder)."
         )
-    return (matrix / norms).astype(np.float32)
+    return np.asarray(matrix / norms, dtype=np.float32)
