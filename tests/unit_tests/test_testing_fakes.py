@@ -593,6 +593,18 @@ def test_pick_tool_prefers_the_first_mentioned_tool() -> None:
     assert pick_tool(functions, None, "stock price then weather") == functions[1]
     assert pick_tool(functions, "auto", "nothing relevant") is None
     assert pick_tool(functions, "any", "nothing relevant") == functions[0]
+    assert pick_tool([{"name": "add"}], None, "my address is") is None  # whole words only
+    assert pick_tool([{"name": "add"}], None, "add 1 and 2") == {"name": "add"}
+
+
+def test_optional_fields_appear_only_when_the_prompt_names_them() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name"],
+    }
+    assert example_from_schema(schema, "see page 2") == {"name": "example name"}
+    assert example_from_schema(schema, "her age is 41") == {"name": "example name", "age": 41}
 
 
 def test_thread_pool_batch_answers_every_input() -> None:

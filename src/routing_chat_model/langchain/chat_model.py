@@ -5,23 +5,18 @@ through its own `_generate`/`_stream` with the router's run manager, so tokens s
 usage is counted once, and callbacks see one start and one end. The decision reaches users
 as `response_metadata["routing"]`, one `routing_decision` custom event, and run metadata
 (`ls_provider`/`ls_model_name` of the chosen model, `routing_route`, `routing_selector`).
+
+Streaming contract: fallback happens only before the first chunk reaches the caller; a provider
+failure after it raises `StreamInterruptedError` (another model's text is never spliced on).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, cast
 from uuid import UUID
 
-from langchain_core.callbacks import (
-    AsyncCallbackManager,
-    AsyncCallbackManagerForLLMRun,
-    CallbackManager,
-    CallbackManagerForLLMRun,
-)
-from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.language_models.model_profile import ModelProfile
@@ -33,26 +28,25 @@ from langchain_core.utils.uuid import uuid7
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from routing_chat_model.decision import RoutingDecision
-from routing_chat_model.errors import RouteConfigError, RoutingInputError
-from routing_chat_model.langchain._convert import (
-    binding_kwargs,
-    capabilities_of,
-    chunk_of,
-    has_images,
-    to_turns,
-    usage_of,
+from routing_chat_model.errors import RoutingInputError
+from routing_chat_model.langchain._convert import binding_kwargs, chunk_of, has_images, to_turns, usage_of
+from routing_chat_model.langchain._events import (
+    ROUTING_EVENT,
+    RUN_CONTEXT,
+    RunContext,
+    adispatch_decision,
+    dispatch_decision,
 )
+from routing_chat_model.langchain._settings import check_settings, model_capabilities
+from routing_chat_model.langchain._stream import StreamRelay, cannot_stream
 from routing_chat_model.langchain._structured import structured_router
 from routing_chat_model.policy import FallbackPolicy
 from routing_chat_model.pricing import Pricing
-from routing_chat_model.request import RouteOn, RoutingRequest, validate_route_on
+from routing_chat_model.request import RouteOn, RoutingRequest
 from routing_chat_model.router import Router, Usage
 from routing_chat_model.selectors.base import CallableSelector
 
 __all__ = ["ROUTE_CONFIG_KEY", "ROUTING_EVENT", "RoutingChatModel"]
-
-ROUTING_EVENT = "routing_decision"
-"""Name of the custom event (`on_custom_event`) that carries each decision."""
 
 ROUTE_CONFIG_KEY = "route"
 """`config={"configurable": {"route": "<model>"}}` forces the route of a call."""
@@ -61,18 +55,8 @@ _ROUTE_KWARG = "routing_route"
 """Call kwarg carrying the pre-selected route from the public entry points to `_generate`;
 it also lands in run metadata and in the cache key, and never reaches a child."""
 
-
-@dataclass
-class _RunCtx:
-    """A decision made in a public entry point, handed to `_generate`/`_stream` of that call."""
-
-    owner: int
-    config: RunnableConfig
-    run_id: UUID
-    decision: RoutingDecision
-
-
-_RUN_CTX: ContextVar[_RunCtx | None] = ContextVar("routing_chat_model_run", default=None)
+_PRIVATE_KWARGS = ("model", "stream", "ls_structured_output_format")
+"""Call kwargs meant for the router (or LangChain's tracing), never passed to a child."""
 
 
 class RoutingChatModel(BaseChatModel):
@@ -149,45 +133,28 @@ class RoutingChatModel(BaseChatModel):
     """When set, passed to the chosen model on every call."""
     stop: list[str] | None = None
     """Default stop sequences for every call."""
+    streaming: bool = False
+    """When True, `invoke` streams from the chosen model too (LangChain's standard flag)."""
+
+    streaming: bool = False
+    """When True, `invoke` streams from the chosen model too (LangChain's standard flag)."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid", arbitrary_types_allowed=True)
 
     _router: Router = PrivateAttr()
-    _structured: dict[Any, Runnable[Any, Any]] = PrivateAttr(default_factory=dict)
 
     def __init__(self, **kwargs: Any) -> None:
-        models = kwargs.get("models")
-        if isinstance(models, Mapping):
-            for name, child in models.items():
-                if not isinstance(child, BaseChatModel):
-                    raise RouteConfigError(
-                        f"models[{name!r}] is a {type(child).__name__}, not a LangChain chat model. "
-                        "Pass the chat model itself (configure retries, tools or settings on it, "
-                        "not with .bind()/.with_retry(), which return wrappers)."
-                    )
+        check_settings(type(self), kwargs)
         super().__init__(**kwargs)
-        self._router = self._build_router()
-
-    def _build_router(self) -> Router:
-        validate_route_on(self.route_on)
-        overrides = self.capabilities or {}
-        unknown = set(overrides) - set(self.models)
-        if unknown:
-            raise RouteConfigError(
-                f"capabilities name unknown model(s) {sorted(unknown)}; models are {list(self.models)}."
-            )
         selector = self.selector
         if selector is None:
             selector = CallableSelector(lambda request: None, name="default")
-        return Router(
+        self._router = Router(
             list(self.models),
             selector=selector,
             default=self.default,
             fallbacks=self.fallbacks,
-            capabilities={
-                name: capabilities_of(name, child, overrides.get(name))
-                for name, child in self.models.items()
-            },
+            capabilities=model_capabilities(self.models, self.capabilities),
             fallback_policy=FallbackPolicy.build(self.fallback_on, self.fallback_exceptions),
             pricing=Pricing(self.prices),
         )
@@ -205,8 +172,8 @@ class RoutingChatModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {
             "model_name": self.model_name,
-            "default": self._router.default,
-            "selector": repr(self._router.selector),
+            "default": self.default,
+            "selector": repr(self.selector),
             "models": {
                 name: {"_type": child._llm_type, **child._identifying_params}
                 for name, child in self.models.items()
@@ -214,8 +181,11 @@ class RoutingChatModel(BaseChatModel):
         }
 
     def _resolve_model_profile(self) -> ModelProfile | None:
-        """The router serves what any child serves: it filters candidates per request."""
-        caps = self._router.capabilities.values()
+        """The router serves what any child serves: it filters candidates per request.
+
+        Runs from pydantic validation, before `_router` exists, so it reads the models directly.
+        """
+        caps = model_capabilities(self.models, self.capabilities).values()
         providers = {child._get_ls_params().get("ls_provider") for child in self.models.values()}
         limits = [c.max_input_tokens for c in caps]
         profile = ModelProfile(
@@ -236,14 +206,7 @@ class RoutingChatModel(BaseChatModel):
         )
         route = kwargs.get(_ROUTE_KWARG)
         if isinstance(route, str) and route in self.models:
-            child = self.models[route]._get_ls_params(stop=stop)
-            params["ls_provider"] = child.get("ls_provider", "routing")
-            params["ls_model_name"] = child.get("ls_model_name", route)
-            extra = cast("dict[str, Any]", params)
-            extra["routing_route"] = route
-            ctx = _RUN_CTX.get()
-            if ctx is not None and ctx.owner == id(self):
-                extra["routing_selector"] = ctx.decision.selector
+            params.update(self._route_metadata(route, stop))  # type: ignore[typeddict-item]
         model = kwargs.get("model")
         if isinstance(model, str) and model not in self.models:
             params["ls_model_name"] = model
@@ -257,6 +220,19 @@ class RoutingChatModel(BaseChatModel):
             params["ls_stop"] = stop or self.stop
         return params
 
+    def _route_metadata(self, route: str, stop: list[str] | None = None) -> dict[str, Any]:
+        """Run metadata naming the chosen model (what LangSmith and event metadata show)."""
+        child = self.models[route]._get_ls_params(stop=stop)
+        metadata: dict[str, Any] = {
+            "ls_provider": child.get("ls_provider", "routing"),
+            "ls_model_name": child.get("ls_model_name", route),
+            "routing_route": route,
+        }
+        ctx = RUN_CONTEXT.get()
+        if ctx is not None and ctx.owner == id(self) and ctx.decision.route == route:
+            metadata["routing_selector"] = ctx.decision.selector
+        return metadata
+
     # -- building the request --------------------------------------------------------------
 
     def _request(
@@ -269,12 +245,15 @@ class RoutingChatModel(BaseChatModel):
         structured: bool = False,
     ) -> RoutingRequest:
         """The core's view of a call (text, tools, images, metadata, route override)."""
+        bind_extra = kwargs.get("tool_bind_kwargs") or {}
         return RoutingRequest.from_turns(
             to_turns(messages),
             route_on=self.route_on,
             has_tools=bool(kwargs.get("tools")),
+            # Native structured output (json_schema / json_mode, a provider response_format).
+            # function_calling structured output is a tool call, filtered by has_tools.
             structured_output=structured
-            or bool(kwargs.get("ls_structured_output_format") or kwargs.get("response_format")),
+            or bool(kwargs.get("response_format") or bind_extra.get("response_format")),
             has_images=has_images(messages),
             metadata=metadata,
             forced_route=self._forced_route(kwargs.get("model", forced)),
@@ -303,10 +282,20 @@ class RoutingChatModel(BaseChatModel):
         return request, {**config, "run_id": config.get("run_id") or uuid7()}
 
     def _context(
-        self, decision: RoutingDecision, config: RunnableConfig, kwargs: dict[str, Any]
-    ) -> _RunCtx:
+        self,
+        decision: RoutingDecision,
+        config: RunnableConfig,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> RunContext:
         kwargs[_ROUTE_KWARG] = decision.route
-        return _RunCtx(id(self), config, cast("UUID", config["run_id"]), decision)
+        ctx = RunContext(id(self), config, cast("UUID", config["run_id"]), decision)
+        token = RUN_CONTEXT.set(ctx)
+        try:
+            ctx.metadata = self._route_metadata(decision.route, stop or self.stop)
+        finally:
+            RUN_CONTEXT.reset(token)
+        return ctx
 
     # -- public entry points: route first, so run metadata names the chosen model ----------
 
@@ -322,11 +311,12 @@ class RoutingChatModel(BaseChatModel):
         request, config = self._prepare(input, config, kwargs)
         if request is None:
             return super().invoke(input, config, stop=stop, **kwargs)
-        token = _RUN_CTX.set(self._context(self._router.decide(request), config, kwargs))
+        ctx = self._context(self._router.decide(request), config, stop, kwargs)
+        token = RUN_CONTEXT.set(ctx)
         try:
             return super().invoke(input, config, stop=stop, **kwargs)
         finally:
-            _RUN_CTX.reset(token)
+            RUN_CONTEXT.reset(token)
 
     async def ainvoke(
         self,
@@ -340,12 +330,12 @@ class RoutingChatModel(BaseChatModel):
         request, config = self._prepare(input, config, kwargs)
         if request is None:
             return await super().ainvoke(input, config, stop=stop, **kwargs)
-        decision = await self._router.adecide(request)
-        token = _RUN_CTX.set(self._context(decision, config, kwargs))
+        ctx = self._context(await self._router.adecide(request), config, stop, kwargs)
+        token = RUN_CONTEXT.set(ctx)
         try:
             return await super().ainvoke(input, config, stop=stop, **kwargs)
         finally:
-            _RUN_CTX.reset(token)
+            RUN_CONTEXT.reset(token)
 
     def stream(
         self,
@@ -360,16 +350,16 @@ class RoutingChatModel(BaseChatModel):
         if request is None:
             yield from super().stream(input, config, stop=stop, **kwargs)
             return
-        ctx = self._context(self._router.decide(request), config, kwargs)
+        ctx = self._context(self._router.decide(request), config, stop, kwargs)
         stream = super().stream(input, config, stop=stop, **kwargs)
         try:
             # The context is set only while the base opens the stream, never while the
             # consumer's code runs between chunks.
-            token = _RUN_CTX.set(ctx)
+            token = RUN_CONTEXT.set(ctx)
             try:
                 first = next(stream, None)
             finally:
-                _RUN_CTX.reset(token)
+                RUN_CONTEXT.reset(token)
             if first is None:
                 return
             yield first
@@ -391,14 +381,14 @@ class RoutingChatModel(BaseChatModel):
             async for chunk in super().astream(input, config, stop=stop, **kwargs):
                 yield chunk
             return
-        ctx = self._context(await self._router.adecide(request), config, kwargs)
+        ctx = self._context(await self._router.adecide(request), config, stop, kwargs)
         stream = super().astream(input, config, stop=stop, **kwargs)
         try:
-            token = _RUN_CTX.set(ctx)
+            token = RUN_CONTEXT.set(ctx)
             try:
                 first = await anext(stream, None)
             finally:
-                _RUN_CTX.reset(token)
+                RUN_CONTEXT.reset(token)
             if first is None:
                 return
             yield first
@@ -414,10 +404,10 @@ class RoutingChatModel(BaseChatModel):
         messages: list[BaseMessage],
         kwargs: dict[str, Any],
         run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
-    ) -> tuple[RoutingDecision | None, RoutingRequest | None, _RunCtx | None]:
+    ) -> tuple[RoutingDecision | None, RoutingRequest | None, RunContext | None]:
         """The decision made by the entry point, or the request to decide on here."""
         route = kwargs.pop(_ROUTE_KWARG, None)
-        ctx = _RUN_CTX.get()
+        ctx = RUN_CONTEXT.get()
         if ctx is not None and ctx.owner == id(self) and ctx.decision.route == route:
             return ctx.decision, None, ctx
         metadata = run_manager.metadata if run_manager is not None else {}
@@ -428,27 +418,40 @@ class RoutingChatModel(BaseChatModel):
     ) -> tuple[BaseChatModel, dict[str, Any]]:
         """The child for `route` and the kwargs to call it with, tools bound its own way."""
         child = self.models[route]
-        kw = dict(kwargs)
-        for private in ("model", "stream", "ls_structured_output_format"):
-            kw.pop(private, None)
+        kw = {k: v for k, v in kwargs.items() if k not in _PRIVATE_KWARGS}
         tools = kw.pop("tools", None)
         tool_choice = kw.pop("tool_choice", None)
         extra = kw.pop("tool_bind_kwargs", None) or {}
         if tools:
             choice = {} if tool_choice is None else {"tool_choice": tool_choice}
             kw = {**binding_kwargs(child.bind_tools(tools, **choice, **extra), child), **kw}
+        else:
+            # bind_tools([], response_format=...) (create_agent's provider strategy without
+            # tools): no tools to bind, so the rest are plain call kwargs.
+            kw = {**extra, **kw}
         if self.temperature is not None:
             kw.setdefault("temperature", self.temperature)
         if self.max_tokens is not None:
             kw.setdefault("max_tokens", self.max_tokens)
         return child, kw
 
+    def _complete(
+        self, decision: RoutingDecision, usage: Usage | None, model_name: str | None
+    ) -> RoutingDecision:
+        """The decision with the answer's usage, provider model name and cost."""
+        ls = self.models[decision.route]._get_ls_params()
+        name = model_name if isinstance(model_name, str) else ls.get("ls_model_name")
+        return self._router.with_usage(
+            decision, usage, model_name=name, provider=ls.get("ls_provider")
+        )
+
     def _annotate(self, result: ChatResult, decision: RoutingDecision) -> RoutingDecision:
         message = result.generations[0].message if result.generations else None
-        decision = self._with_usage(
+        name = message.response_metadata.get("model_name") if message is not None else None
+        decision = self._complete(
             decision,
             usage_of(message) if message is not None else None,
-            message.response_metadata.get("model_name") if message is not None else None,
+            name if isinstance(name, str) else None,
         )
         for generation in result.generations:
             generation.generation_info = {
@@ -458,15 +461,6 @@ class RoutingChatModel(BaseChatModel):
             if "model_name" not in generation.message.response_metadata:
                 generation.message.response_metadata["model_name"] = decision.model_name
         return decision
-
-    def _with_usage(
-        self, decision: RoutingDecision, usage: Usage | None, model_name: Any
-    ) -> RoutingDecision:
-        ls = self.models[decision.route]._get_ls_params()
-        name = model_name if isinstance(model_name, str) else ls.get("ls_model_name")
-        return self._router.with_usage(
-            decision, usage, model_name=name, provider=ls.get("ls_provider")
-        )
 
     def _generate(
         self,
@@ -488,7 +482,8 @@ class RoutingChatModel(BaseChatModel):
 
         result, decision = self._router.run(decision, call)
         decision = self._annotate(result, decision)
-        self._emit(decision, run_manager, ctx)
+        if self.emit_routing_event:
+            dispatch_decision(self, decision, run_manager, ctx)
         return result
 
     async def _agenerate(
@@ -513,7 +508,8 @@ class RoutingChatModel(BaseChatModel):
 
         result, decision = await self._router.arun(decision, call)
         decision = self._annotate(result, decision)
-        await self._aemit(decision, run_manager, ctx)
+        if self.emit_routing_event:
+            await adispatch_decision(self, decision, run_manager, ctx)
         return result
 
     def _stream(
@@ -532,20 +528,18 @@ class RoutingChatModel(BaseChatModel):
             child, child_kwargs = self._child_call(route, kwargs)
             if child.rate_limiter:
                 child.rate_limiter.acquire(blocking=True)
-            if _cannot_stream(child, child_kwargs):
-                result = child._generate(
-                    messages, stop=stop, run_manager=run_manager, **child_kwargs
-                )
+            if cannot_stream(child, child_kwargs, async_api=False):
+                result = child._generate(messages, stop=stop, run_manager=run_manager, **child_kwargs)
                 yield chunk_of(result.generations[0])
                 return
             yield from child._stream(messages, stop=stop, run_manager=run_manager, **child_kwargs)
 
-        relay = _Relay(self)
+        relay = StreamRelay(self._complete)
         for chunk, current in self._router.run_stream(decision, open_stream):
             yield from relay.push(chunk, current)
         yield from relay.close()
-        if relay.decision is not None:
-            self._emit(relay.decision, run_manager, ctx)
+        if relay.decision is not None and self.emit_routing_event:
+            dispatch_decision(self, relay.decision, run_manager, ctx)
 
     async def _astream(
         self,
@@ -563,7 +557,7 @@ class RoutingChatModel(BaseChatModel):
             child, child_kwargs = self._child_call(route, kwargs)
             if child.rate_limiter:
                 await child.rate_limiter.aacquire(blocking=True)
-            if _cannot_stream(child, child_kwargs):
+            if cannot_stream(child, child_kwargs, async_api=True):
                 result = await child._agenerate(
                     messages, stop=stop, run_manager=run_manager, **child_kwargs
                 )
@@ -574,65 +568,14 @@ class RoutingChatModel(BaseChatModel):
             ):
                 yield chunk
 
-        relay = _Relay(self)
+        relay = StreamRelay(self._complete)
         async for chunk, current in self._router.arun_stream(decision, open_stream):
             for out in relay.push(chunk, current):
                 yield out
         for out in relay.close():
             yield out
-        if relay.decision is not None:
-            await self._aemit(relay.decision, run_manager, ctx)
-
-    # -- the routing_decision custom event ---------------------------------------------------
-
-    def _event_manager(
-        self, ctx: _RunCtx, manager_cls: type[CallbackManager] | type[AsyncCallbackManager]
-    ) -> Any:
-        manager = manager_cls.configure(
-            ctx.config.get("callbacks"),
-            self.callbacks,
-            self.verbose,
-            ctx.config.get("tags"),
-            self.tags,
-            ctx.config.get("metadata"),
-            self.metadata,
-        )
-        manager.parent_run_id = ctx.run_id
-        return manager
-
-    def _emit(
-        self,
-        decision: RoutingDecision,
-        run_manager: CallbackManagerForLLMRun | None,
-        ctx: _RunCtx | None,
-    ) -> None:
-        if not self.emit_routing_event:
-            return
-        if run_manager is not None:
-            manager: CallbackManager = _child_manager(run_manager, CallbackManager)
-        elif ctx is not None:
-            manager = self._event_manager(ctx, CallbackManager)
-        else:
-            return
-        dispatch_custom_event(ROUTING_EVENT, decision.to_dict(), config={"callbacks": manager})
-
-    async def _aemit(
-        self,
-        decision: RoutingDecision,
-        run_manager: AsyncCallbackManagerForLLMRun | None,
-        ctx: _RunCtx | None,
-    ) -> None:
-        if not self.emit_routing_event:
-            return
-        if run_manager is not None:
-            manager: AsyncCallbackManager = _child_manager(run_manager, AsyncCallbackManager)
-        elif ctx is not None:
-            manager = self._event_manager(ctx, AsyncCallbackManager)
-        else:
-            return
-        await adispatch_custom_event(
-            ROUTING_EVENT, decision.to_dict(), config={"callbacks": manager}
-        )
+        if relay.decision is not None and self.emit_routing_event:
+            await adispatch_decision(self, relay.decision, run_manager, ctx)
 
     # -- tools and structured output ---------------------------------------------------------
 
@@ -686,95 +629,3 @@ class RoutingChatModel(BaseChatModel):
         return structured_router(
             self, schema, include_raw=include_raw, method=method, strict=strict, **kwargs
         )
-
-
-class _Relay:
-    """Passes a child's chunks through, adding the decision without disturbing usage.
-
-    The decision goes on the first chunk. Chunks that carry usage are held until the next chunk
-    arrives, so the last of them can also carry the answer's usage and cost: chunk metadata is
-    merged by concatenating strings and adding ints, so each value must appear exactly once.
-    """
-
-    def __init__(self, owner: RoutingChatModel) -> None:
-        self.owner = owner
-        self.decision: RoutingDecision | None = None
-        self.first = True
-        self.held: ChatGenerationChunk | None = None
-        self.held_is_first = False
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cache_read = 0
-        self.saw_usage = False
-        self.model_name: str | None = None
-
-    def push(
-        self, chunk: ChatGenerationChunk, decision: RoutingDecision
-    ) -> Iterator[ChatGenerationChunk]:
-        self.decision = decision
-        is_first = self.first
-        if self.first:
-            chunk.generation_info = {**(chunk.generation_info or {}), "routing": decision.to_dict()}
-            self.first = False
-        message = chunk.message
-        name = message.response_metadata.get("model_name")
-        if isinstance(name, str) and name:
-            self.model_name = name
-        if self.held is not None:
-            yield self.held
-            self.held = None
-        usage = usage_of(message)
-        if usage is not None:
-            self.saw_usage = True
-            self.input_tokens += usage.input_tokens
-            self.output_tokens += usage.output_tokens
-            self.cache_read += usage.cache_read_tokens
-            self.held, self.held_is_first = chunk, is_first
-            return
-        yield chunk
-
-    def close(self) -> Iterator[ChatGenerationChunk]:
-        if self.decision is None:
-            return
-        usage = (
-            Usage(self.input_tokens, self.output_tokens, self.cache_read)
-            if self.saw_usage
-            else None
-        )
-        self.decision = self.owner._with_usage(self.decision, usage, self.model_name)
-        if self.held is None:
-            return
-        final = self.decision
-        patch = (
-            final.to_dict()
-            if self.held_is_first
-            else {
-                "input_tokens": final.input_tokens,
-                "output_tokens": final.output_tokens,
-                "cost_usd": final.cost_usd,
-                "model_name": final.model_name,
-            }
-        )
-        self.held.generation_info = {**(self.held.generation_info or {}), "routing": patch}
-        yield self.held
-        self.held = None
-
-
-def _cannot_stream(child: BaseChatModel, kwargs: Mapping[str, Any]) -> bool:
-    if (
-        type(child)._stream is BaseChatModel._stream
-        and type(child)._astream is BaseChatModel._astream
-    ):
-        return True
-    if child.disable_streaming is True:
-        return True
-    return child.disable_streaming == "tool_calling" and bool(kwargs.get("tools"))
-
-
-def _child_manager(run_manager: Any, manager_cls: Callable[..., Any]) -> Any:
-    """A callback manager parented to the router's LLM run (LLM run managers have no get_child)."""
-    manager = manager_cls(handlers=[], parent_run_id=run_manager.run_id)
-    manager.set_handlers(run_manager.inheritable_handlers)
-    manager.add_tags(run_manager.inheritable_tags)
-    manager.add_metadata(run_manager.inheritable_metadata)
-    return manager

@@ -1,4 +1,4 @@
-"""Build a JSON value that satisfies a JSON schema, filled in from a prompt.
+"""Read a prompt the way a model would: which tool to call, and values valid for a schema.
 
 The scripted fake chat models use this to answer tool calls and structured-output requests
 deterministically, the way a real model would: numbers in the prompt become integer and number
@@ -7,7 +7,8 @@ fields in order ("add 2 and 3" -> a=2, b=3), quoted text becomes string fields i
 `examples[0]`, the default, or "example <field>"). Required properties are always present;
 optional ones only when the prompt mentions their name, so answers stay minimal.
 
-Framework-free: plain dicts in, plain JSON values out. Handles `$ref` into `$defs` /
+`pick_tool` chooses the bound tool to call from `tool_choice` and the tools the prompt
+mentions. Framework-free: plain dicts in, plain JSON values out. Handles `$ref` into `$defs` /
 `definitions`, `allOf`, `anyOf` / `oneOf` (the first branch that is not null), type lists,
 arrays (`minItems`, at least one item), numeric bounds, string lengths and common formats.
 """
@@ -64,9 +65,12 @@ class PromptValues:
         return self._strings.pop() if self._strings else None
 
     def mentions(self, name: str) -> bool:
-        """Whether the prompt names this field (case-insensitive, `_` read as a space)."""
+        """Whether a word of the prompt starts with this name (case-insensitive, `_` as space)."""
         lowered = name.lower()
-        return lowered in self._text or lowered.replace("_", " ") in self._text
+        return any(
+            re.search(rf"\b{re.escape(form)}", self._text)
+            for form in {lowered, lowered.replace("_", " ")}
+        )
 
 
 def example_from_schema(schema: Mapping[str, Any], prompt: str | PromptValues = "") -> Any:
@@ -263,14 +267,12 @@ def _mentioned_tool(functions: list[dict[str, Any]], prompt: str) -> dict[str, A
     text = prompt.lower()
     best: tuple[int, int] | None = None
     for index, function in enumerate(functions):
-        name = str(function.get("name", "")).lower()
-        positions = [text.find(name)] if name else []
-        for word in re.split(r"[_\-\s]+|(?<=[a-z])(?=[A-Z])", str(function.get("name", ""))):
-            word = word.lower()
-            if len(word) >= 4 and word not in _GENERIC_WORDS:
-                found = re.search(rf"\b{re.escape(word)}", text)
-                positions.append(found.start() if found else -1)
-        hits = [p for p in positions if p >= 0]
+        name = str(function.get("name", ""))
+        patterns = [rf"\b{re.escape(name.lower())}\b"] if name else []
+        for word in re.split(r"[_\-\s]+|(?<=[a-z])(?=[A-Z])", name):
+            if len(word) >= 4 and word.lower() not in _GENERIC_WORDS:
+                patterns.append(rf"\b{re.escape(word.lower())}")  # "weather" also finds "weathers"
+        hits = [found.start() for p in patterns if (found := re.search(p, text))]
         if hits and (best is None or min(hits) < best[0]):
             best = (min(hits), index)
     return functions[best[1]] if best is not None else None

@@ -1,0 +1,362 @@
+"""Decision latency of `Router.decide` and the bare `selector.select`.
+
+Two selectors, as a user would configure them:
+
+- a `RuleSelector` of 9 rules (keywords, a regex, token bounds, metadata, a tools flag) over a
+  realistic mix of prompts, plus its worst case (no rule matches, so every rule is evaluated);
+- an `EmbeddingSelector` with the bundled default encoder (WordLlama), 3 routes x 10 examples,
+  with unique queries (every call embeds its text) and repeated queries (LRU cache hits)
+  reported separately.
+
+Targets (issue 2): rules <= 50 us p50, embedding <= 1 ms p50 (unique queries) on a 2-core box.
+
+Run from the repo root: `python benchmarks/decision_latency.py [--iterations N] [--out PATH]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import random
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from _bench import default_out, fmt_us, machine_info, print_table, summarize, time_each, write_json
+
+from routing_chat_model import EmbeddingSelector, Router, RoutingRequest, Rule, RuleSelector, Turn
+
+__all__ = ["EMBEDDING_ROUTES", "build_rule_selector", "main", "unique_queries"]
+
+MODELS = ("fast", "code", "strong")
+RULE_TARGET_US = 50.0
+EMBEDDING_TARGET_US = 1000.0
+
+EMBEDDING_ROUTES: dict[str, list[str]] = {
+    "fast": [
+        "hi there, how are you today?",
+        "thanks a lot, that was helpful",
+        "what's the capital of France?",
+        "tell me a joke about cats",
+        "good morning!",
+        "what time zone is Tokyo in?",
+        "can you recommend a good movie for tonight?",
+        "translate 'thank you' into Spanish",
+        "how many days are there in a leap year?",
+        "what's a synonym for happy?",
+    ],
+    "code": [
+        "write a python function that reverses a linked list",
+        "why does my javascript promise never resolve?",
+        "fix this SQL query that returns duplicate rows",
+        "explain this stack trace: NullPointerException in main",
+        "how do I write a regex that matches email addresses?",
+        "refactor this class to use dependency injection",
+        "my rust code fails to compile with a borrow checker error",
+        "write unit tests for this REST endpoint",
+        "how do I set up a GitHub Actions workflow for pytest?",
+        "convert this bash script into a Makefile",
+    ],
+    "strong": [
+        "prove that there are infinitely many prime numbers",
+        "derive the closed form of the Fibonacci sequence",
+        "summarize this 20-page research paper on protein folding",
+        "compare the economic policies of Keynes and Hayek in depth",
+        "design a distributed system for real-time fraud detection",
+        "analyse the legal implications of this contract clause",
+        "write a detailed business plan for a solar energy startup",
+        "explain the proof of the central limit theorem step by step",
+        "critique the methodology of this randomized controlled trial",
+        "plan a migration of a monolith to microservices with trade-offs",
+    ],
+}
+
+_OPENERS = (
+    "",
+    "please ",
+    "could you ",
+    "can you help me ",
+    "I need you to ",
+    "quick question: ",
+    "hey, ",
+    "for my project, ",
+    "at work today I had to ",
+    "my manager asked me to ",
+    "I'm trying to ",
+    "as an expert, ",
+)
+_TASKS = (
+    "explain",
+    "summarize",
+    "write a short note about",
+    "prove a claim about",
+    "debug code related to",
+    "write a python script for",
+    "give me three ideas on",
+    "compare two approaches to",
+    "translate a sentence about",
+    "draft an email about",
+    "list the pros and cons of",
+    "write a SQL query about",
+    "plan a weekend trip around",
+    "design a data model for",
+    "tell me a fun fact about",
+    "estimate the cost of",
+    "outline a lecture on",
+    "critique an essay on",
+    "answer a quiz on",
+    "build a dashboard for",
+    "optimise an algorithm for",
+    "write a poem about",
+    "analyse the risks of",
+    "review a contract about",
+    "make a checklist for",
+)
+_TOPICS = (
+    "prime numbers",
+    "the French revolution",
+    "kubernetes autoscaling",
+    "sourdough bread",
+    "quarterly sales figures",
+    "binary search trees",
+    "climate policy",
+    "a birthday party",
+    "linear regression",
+    "the stock market",
+    "React hooks",
+    "marathon training",
+    "GDPR compliance",
+    "graph databases",
+    "medieval castles",
+    "a job interview",
+    "solar panels",
+    "memory leaks in C++",
+    "the Riemann hypothesis",
+    "customer churn",
+    "electric cars",
+    "a wedding speech",
+    "matrix multiplication",
+    "supply chains",
+    "coffee brewing",
+)
+
+
+def unique_queries(n: int, seed: int = 0) -> list[str]:
+    """`n` distinct, prompt-like texts (deterministic), so each one misses the query cache."""
+    combos = [f"{o}{t} {p}" for o, t, p in itertools.product(_OPENERS, _TASKS, _TOPICS)]
+    random.Random(seed).shuffle(combos)
+    if n <= len(combos):
+        return combos[:n]
+    extra = (f"{combos[i % len(combos)]} (case {i})" for i in range(len(combos), n))
+    return [*combos, *extra]
+
+
+def build_rule_selector() -> RuleSelector:
+    """A realistic rule set: 9 rules over tools, metadata, keywords, a regex and size."""
+    code_pattern = r"```|\bdef\s+\w+\(|\bclass\s+\w+\s*[:(]|Traceback \(most recent call last\)"
+    return RuleSelector(
+        [
+            Rule(route="strong", has_tools=True, name="tools"),
+            Rule(route="strong", metadata={"tier": "enterprise"}, name="enterprise"),
+            Rule(
+                route="strong",
+                keywords=["prove", "proof", "theorem", "lemma", "derive", "derivation"],
+                name="math",
+            ),
+            Rule(
+                route="code",
+                keywords=["python", "javascript", "typescript", "stack trace", "segfault", "sql"],
+                name="code-words",
+            ),
+            Rule(route="code", pattern=code_pattern, name="code-pattern"),
+            Rule(route="strong", min_tokens=1500, name="long-context"),
+            Rule(
+                route="strong",
+                keywords=["summarize", "summary", "tl;dr"],
+                min_tokens=200,
+                name="long-summary",
+            ),
+            Rule(
+                route="fast",
+                keywords=["hi", "hello", "thanks", "thank you", "bye"],
+                max_tokens=12,
+                name="greeting",
+            ),
+            Rule(route="fast", metadata={"tier": "free"}, name="free-tier"),
+        ]
+    )
+
+
+def _request(text: str, **kwargs: Any) -> RoutingRequest:
+    turns = [Turn("system", "You are a helpful assistant."), Turn("user", text)]
+    return RoutingRequest.from_turns(turns, **kwargs)
+
+
+def rule_requests() -> tuple[list[RoutingRequest], RoutingRequest]:
+    """A mix of requests hitting different rules, and one that no rule matches."""
+    report = "The quarterly report covers revenue, costs and hiring across regions. " * 40
+    mix = [
+        _request("hi there!"),
+        _request("thanks, bye"),
+        _request("Prove that the square root of 2 is irrational."),
+        _request("Why does my Python script raise KeyError when reading the config?"),
+        _request("Traceback (most recent call last):\n  File 'app.py', line 3\nValueError"),
+        _request("What is the weather like in Lisbon?", has_tools=True),
+        _request("Draft a reply to this customer.", metadata={"tier": "enterprise"}),
+        _request("Write a haiku about autumn leaves.", metadata={"tier": "free", "user": "u1"}),
+        _request(f"Please summarize this:\n{report}"),
+        _request("What are good names for a golden retriever puppy?"),
+        _request("def add(a, b):\n    return a + b\n# why is this slow?"),
+        _request("Explain the difference between a list and a tuple in plain words."),
+    ]
+    worst = _request(
+        "I am planning a trip to Portugal next spring with my family and would like some "
+        "suggestions for quiet towns by the sea where we can rent a house for two weeks, "
+        "ideally with good bakeries nearby and not too many tourists around."
+    )
+    return mix, worst
+
+
+def _cycle(items: Sequence[RoutingRequest]) -> Callable[[], RoutingRequest]:
+    it: Iterator[RoutingRequest] = itertools.cycle(items)
+    return it.__next__
+
+
+def _row(
+    name: str, selector: str, call: str, queries: str, samples: list[int], target: float | None
+) -> dict[str, Any]:
+    stats = summarize(samples)
+    return {
+        "name": name,
+        "selector": selector,
+        "call": call,
+        "queries": queries,
+        **stats,
+        "target_p50_us": target,
+        "meets_target": None if target is None else stats["p50_us"] <= target,
+    }
+
+
+def bench_rules(iterations: int, warmup: int) -> list[dict[str, Any]]:
+    """Rule selector: `select` and `Router.decide` over the mix and the no-match case."""
+    selector = build_rule_selector()
+    router = Router(MODELS, selector=selector, default="fast")
+    mix, worst = rule_requests()
+    # Sanity: the mix exercises several rules and the worst case matches none.
+    labels = {router.decide(r).reason for r in mix}
+    if len(labels) < 6 or router.decide(worst).reason != "no rule matched":
+        raise SystemExit(f"rule set does not behave as designed: {sorted(labels)}")
+    rows = []
+    for queries, requests in (("mix of 12", mix), ("no match (all 9 rules)", [worst])):
+        nxt = _cycle(requests)
+        samples = time_each(lambda: selector.select(nxt(), MODELS), iterations, warmup)
+        rows.append(_row("rules select", "rules", "select", queries, samples, None))
+        nxt = _cycle(requests)
+        samples = time_each(lambda: router.decide(nxt()), iterations, warmup)
+        rows.append(_row("rules decide", "rules", "decide", queries, samples, RULE_TARGET_US))
+    return rows
+
+
+def bench_embedding(iterations: int, warmup: int) -> list[dict[str, Any]]:
+    """Embedding selector with the default encoder: unique (cache miss) vs repeated queries."""
+    selector = EmbeddingSelector(EMBEDDING_ROUTES).warm()
+    router = Router(MODELS, selector=selector, default="fast")
+    per = iterations + warmup
+    pool = unique_queries(3 * per)
+    encode_texts, select_texts, decide_texts = (pool[i * per : (i + 1) * per] for i in range(3))
+    encoder = selector.encoder
+    rows = []
+
+    texts = iter(encode_texts)
+    samples = time_each(lambda: encoder.encode([next(texts)]), iterations, warmup)
+    rows.append(_row("encoder.encode (1 text)", "embedding", "encode", "unique", samples, None))
+
+    reqs = iter([_request(t) for t in select_texts])
+    samples = time_each(lambda: selector.select(next(reqs), MODELS), iterations, warmup)
+    rows.append(_row("embedding select", "embedding", "select", "unique", samples, None))
+    reqs = iter([_request(t) for t in decide_texts])
+    samples = time_each(lambda: router.decide(next(reqs)), iterations, warmup)
+    rows.append(
+        _row("embedding decide", "embedding", "decide", "unique", samples, EMBEDDING_TARGET_US)
+    )
+
+    repeated = [_request(t) for t in decide_texts[:16]]
+    for request in repeated:  # fill the cache
+        router.decide(request)
+    nxt = _cycle(repeated)
+    samples = time_each(lambda: selector.select(nxt(), MODELS), iterations, warmup)
+    rows.append(_row("embedding select", "embedding", "select", "repeated (cached)", samples, None))
+    nxt = _cycle(repeated)
+    samples = time_each(lambda: router.decide(nxt()), iterations, warmup)
+    rows.append(
+        _row(
+            "embedding decide",
+            "embedding",
+            "decide",
+            "repeated (cached)",
+            samples,
+            EMBEDDING_TARGET_US,
+        )
+    )
+    return rows
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--iterations", type=int, default=5000, help="timed calls per row")
+    parser.add_argument("--warmup", type=int, default=500, help="untimed calls before each row")
+    parser.add_argument(
+        "--out", type=Path, default=default_out("decision_latency"), help="JSON output path"
+    )
+    args = parser.parse_args(argv)
+    if args.iterations < 1 or args.warmup < 0:
+        parser.error("--iterations must be >= 1 and --warmup >= 0")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run both selectors, print the table, write the JSON."""
+    args = parse_args(argv)
+    rows = bench_rules(args.iterations, args.warmup) + bench_embedding(
+        args.iterations, args.warmup
+    )
+    table = [
+        [
+            r["name"],
+            r["queries"],
+            fmt_us(r["p50_us"]),
+            fmt_us(r["p90_us"]),
+            fmt_us(r["p99_us"]),
+            fmt_us(r["mean_us"]),
+            "-" if r["target_p50_us"] is None else f"<= {fmt_us(r['target_p50_us'])}",
+            "-" if r["meets_target"] is None else ("yes" if r["meets_target"] else "NO"),
+        ]
+        for r in rows
+    ]
+    print_table(
+        f"Decision latency, microseconds ({args.iterations} calls per row, "
+        f"{args.warmup} warm-up)",
+        ["measurement", "queries", "p50", "p90", "p99", "mean", "target p50", "met"],
+        table,
+    )
+    payload = {
+        "benchmark": "decision_latency",
+        "machine": machine_info(),
+        "settings": {
+            "iterations": args.iterations,
+            "warmup": args.warmup,
+            "rules": len(build_rule_selector().rules),
+            "embedding_routes": {k: len(v) for k, v in EMBEDDING_ROUTES.items()},
+            "embedding_encoder": "default (WordLlama l2_supercat, 256 dims)",
+        },
+        "results": rows,
+    }
+    path = write_json(args.out, payload)
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

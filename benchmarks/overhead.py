@@ -1,0 +1,267 @@
+"""Overhead of `RoutingChatModel` over calling the chosen child directly, beside `ChatRouter`.
+
+Three contestants answer the same two-message prompt through the same `ScriptedChatModel`
+child, in the same process:
+
+- `direct`: the child itself (`strong.invoke(...)`), the baseline;
+- `ours`: `RoutingChatModel` over two children with a one-rule `RuleSelector` that sends the
+  prompt to `strong`;
+- `ChatRouter`: the `langchain-model-router` package's router over the same two children with
+  an equivalent `KeywordStrategy` (same keywords, same default), when that package is installed.
+
+Measurements alternate A/B/C each round in a rotating order, so drift hits every contestant
+alike. Modes: invoke, ainvoke, stream and astream (time to the end of the stream). The overhead
+is `p50(router) - p50(direct)`; the median of per-round paired differences is reported too.
+Target (issue 2): ours adds <= 0.2 ms at p50 on invoke.
+
+Run from the repo root: `python benchmarks/overhead.py [--rounds N] [--out PATH]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _bench import (
+    default_out,
+    fmt_us,
+    interleaved,
+    machine_info,
+    print_table,
+    summarize,
+    write_json,
+)
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from routing_chat_model import Rule, RuleSelector
+from routing_chat_model.langchain import RoutingChatModel
+from routing_chat_model.testing import ScriptedChatModel
+
+__all__ = ["build_contestants", "main"]
+
+TARGET_OVERHEAD_US = 200.0
+KEYWORDS = ["prove", "theorem", "derive"]
+PROMPT: list[BaseMessage] = [
+    SystemMessage("You are a careful mathematician."),
+    HumanMessage("Prove that there are infinitely many prime numbers."),
+]
+MODES = ("invoke", "ainvoke", "stream", "astream")
+
+
+def build_contestants() -> tuple[dict[str, BaseChatModel], list[ScriptedChatModel], str | None]:
+    """The direct child, our router and (when installed) `ChatRouter`, sharing two children.
+
+    Returns:
+        Name -> model; the children (to reset their call logs); why `ChatRouter` is missing,
+        or None.
+    """
+    fast = ScriptedChatModel(model="fast")
+    strong = ScriptedChatModel(model="strong")
+    ours = RoutingChatModel(
+        models={"fast": fast, "strong": strong},
+        selector=RuleSelector([Rule(route="strong", keywords=KEYWORDS)]),
+        default="fast",
+    )
+    models: dict[str, BaseChatModel] = {"direct": strong, "ours": ours}
+    missing = None
+    try:
+        from langchain_model_router import ChatRouter, KeywordStrategy
+
+        models["ChatRouter"] = ChatRouter(
+            routes={"fast": fast, "strong": strong},
+            default_route="fast",
+            strategy=KeywordStrategy({"strong": KEYWORDS}),
+        )
+    except ImportError as exc:
+        missing = f"langchain-model-router is not installed ({exc})"
+    return models, [fast, strong], missing
+
+
+def _check(models: Mapping[str, BaseChatModel]) -> None:
+    """Every contestant must answer from `strong` with the same text, or the race is unfair."""
+    expected = models["direct"].invoke(PROMPT).content
+    for name, model in models.items():
+        answer = model.invoke(PROMPT).content
+        streamed = "".join(str(c.content) for c in model.stream(PROMPT))
+        if answer != expected or streamed != expected:
+            raise SystemExit(f"{name} did not answer like the direct child: {answer!r}")
+
+
+def _sync_calls(models: Mapping[str, BaseChatModel], mode: str) -> dict[str, Callable[[], object]]:
+    def make(model: BaseChatModel) -> Callable[[], object]:
+        if mode == "invoke":
+            return lambda: model.invoke(PROMPT)
+
+        def drain() -> object:
+            last = None
+            for last in model.stream(PROMPT):  # noqa: B007 - time to the end of the stream
+                pass
+            return last
+
+        return drain
+
+    return {name: make(model) for name, model in models.items()}
+
+
+def _async_calls(
+    models: Mapping[str, BaseChatModel], mode: str
+) -> dict[str, Callable[[], Awaitable[object]]]:
+    def make(model: BaseChatModel) -> Callable[[], Awaitable[object]]:
+        if mode == "ainvoke":
+            return lambda: model.ainvoke(PROMPT)
+
+        async def drain() -> object:
+            last = None
+            async for last in model.astream(PROMPT):  # noqa: B007
+                pass
+            return last
+
+        return drain
+
+    return {name: make(model) for name, model in models.items()}
+
+
+async def _ainterleaved(
+    fns: Mapping[str, Callable[[], Awaitable[object]]],
+    rounds: int,
+    warmup: int,
+    between: Callable[[], object],
+    every: int = 500,
+) -> dict[str, list[int]]:
+    """Async twin of `_bench.interleaved`: rotating order, one timed await per contestant."""
+    names = list(fns)
+    calls = [fns[name] for name in names]
+    for _ in range(warmup):
+        for fn in calls:
+            await fn()
+    between()
+    gc.collect()
+    clock = time.perf_counter_ns
+    samples: list[list[int]] = [[] for _ in names]
+    for r in range(rounds):
+        if r and r % every == 0:
+            between()
+        for j in range(len(names)):
+            i = (r + j) % len(names)
+            start = clock()
+            await calls[i]()
+            samples[i].append(clock() - start)
+    return dict(zip(names, samples))
+
+
+def _summaries(mode: str, samples: Mapping[str, list[int]]) -> list[dict[str, Any]]:
+    base = samples["direct"]
+    base_p50 = summarize(base)["p50_us"]
+    rows = []
+    for name, values in samples.items():
+        stats = summarize(values)
+        row: dict[str, Any] = {"mode": mode, "contestant": name, **stats}
+        if name != "direct":
+            paired = np.asarray(values, dtype=np.float64) - np.asarray(base, dtype=np.float64)
+            row["overhead_p50_us"] = round(stats["p50_us"] - base_p50, 3)
+            row["paired_median_overhead_us"] = round(float(np.median(paired)) / 1000.0, 3)
+            row["overhead_ratio_p50"] = round(stats["p50_us"] / base_p50, 3)
+            if name == "ours":
+                row["target_overhead_us"] = TARGET_OVERHEAD_US
+                row["meets_target"] = row["overhead_p50_us"] <= TARGET_OVERHEAD_US
+        rows.append(row)
+    return rows
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=3000, help="timed calls per contestant")
+    parser.add_argument("--warmup", type=int, default=300, help="untimed rounds first")
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help=f"comma-separated subset of {','.join(MODES)}",
+    )
+    parser.add_argument("--out", type=Path, default=default_out("overhead"), help="JSON output")
+    args = parser.parse_args(argv)
+    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not args.modes or set(args.modes) - set(MODES):
+        parser.error(f"--modes must be a subset of {','.join(MODES)}")
+    if args.rounds < 1 or args.warmup < 0:
+        parser.error("--rounds must be >= 1 and --warmup >= 0")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every mode, print the table, write the JSON."""
+    args = parse_args(argv)
+    models, children, missing = build_contestants()
+    if missing:
+        print(f"note: ChatRouter not measured: {missing}", file=sys.stderr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback warning would mean an unfair comparison
+        _check(models)
+
+    def reset() -> None:
+        for child in children:
+            child.reset()
+
+    rows: list[dict[str, Any]] = []
+    for mode in args.modes:
+        if mode in ("invoke", "stream"):
+            samples = interleaved(
+                _sync_calls(models, mode), args.rounds, args.warmup, between=reset
+            )
+        else:
+            samples = asyncio.run(
+                _ainterleaved(_async_calls(models, mode), args.rounds, args.warmup, reset)
+            )
+        rows.extend(_summaries(mode, samples))
+
+    table = [
+        [
+            r["mode"],
+            r["contestant"],
+            fmt_us(r["p50_us"]),
+            fmt_us(r["p90_us"]),
+            fmt_us(r["p99_us"]),
+            "-" if "overhead_p50_us" not in r else fmt_us(r["overhead_p50_us"]),
+            "-" if "paired_median_overhead_us" not in r else fmt_us(r["paired_median_overhead_us"]),
+            "-" if "meets_target" not in r else ("yes" if r["meets_target"] else "NO"),
+        ]
+        for r in rows
+    ]
+    print_table(
+        f"Router overhead over the direct child, microseconds ({args.rounds} interleaved rounds, "
+        f"{args.warmup} warm-up; target: ours adds <= {TARGET_OVERHEAD_US:.0f} us at p50)",
+        ["mode", "contestant", "p50", "p90", "p99", "+p50", "+paired", "target"],
+        table,
+    )
+    payload = {
+        "benchmark": "overhead",
+        "machine": machine_info(),
+        "settings": {
+            "rounds": args.rounds,
+            "warmup": args.warmup,
+            "modes": args.modes,
+            "child": "routing_chat_model.testing.ScriptedChatModel (no latency)",
+            "prompt_messages": len(PROMPT),
+            "ours": "RoutingChatModel + RuleSelector([Rule(route='strong', keywords=KEYWORDS)])",
+            "chatrouter": None if missing else "ChatRouter + KeywordStrategy({'strong': KEYWORDS})",
+            "chatrouter_missing": missing,
+            "keywords": KEYWORDS,
+        },
+        "results": rows,
+    }
+    path = write_json(args.out, payload)
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Checks of `RoutingChatModel`'s settings, run before pydantic sees them.
+
+pydantic's own errors name the field but not the fix ("Extra inputs are not permitted"), so the
+settings a user most often gets wrong are checked here first and raise `RouteConfigError` with a
+message that says what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from routing_chat_model.errors import RouteConfigError
+from routing_chat_model.langchain._convert import capabilities_of
+from routing_chat_model.policy import fallback_order
+from routing_chat_model.request import validate_route_on
+from routing_chat_model.router import ModelCapabilities
+
+__all__ = ["check_settings", "model_capabilities"]
+
+_PROVIDER_SETTINGS = frozenset(
+    {"api_key", "base_url", "timeout", "max_retries", "organization", "api_base", "region"}
+)
+
+
+def check_settings(cls: type[BaseChatModel], kwargs: Mapping[str, Any]) -> None:
+    """Raise `RouteConfigError` for unknown arguments and malformed routing settings."""
+    _check_known(cls, kwargs)
+    models = kwargs.get("models")
+    if not isinstance(models, Mapping):
+        raise RouteConfigError(
+            "models must be a dict of name -> LangChain chat model, e.g. "
+            f"models={{'fast': ChatOpenAI(...), 'strong': ChatOpenAI(...)}}; got {type(models).__name__}."
+        )
+    for name, child in models.items():
+        if not isinstance(child, BaseChatModel):
+            raise RouteConfigError(
+                f"models[{name!r}] is a {type(child).__name__}, not a LangChain chat model. "
+                "Pass the chat model itself: configure retries, tools or settings on it, not with "
+                ".bind()/.with_retry()/.with_config(), which return wrappers the router cannot "
+                "drive inline."
+            )
+    if "route_on" in kwargs:
+        validate_route_on(kwargs["route_on"])
+    if kwargs.get("fallbacks") is not None:
+        fallback_order([str(name) for name in models], kwargs["fallbacks"])
+    model_capabilities(models, kwargs.get("capabilities"))
+
+
+def _check_known(cls: type[BaseChatModel], kwargs: Mapping[str, Any]) -> None:
+    fields = cls.model_fields
+    known = set(fields) | {f.alias for f in fields.values() if f.alias}
+    unknown = sorted(set(kwargs) - known)
+    if not unknown:
+        return
+    own = sorted(name for name in fields if name not in BaseChatModel.model_fields)
+    hint = (
+        " Provider settings belong on each child model (the router holds no credentials and "
+        "opens no connection)."
+        if _PROVIDER_SETTINGS & set(unknown)
+        else ""
+    )
+    raise RouteConfigError(
+        f"RoutingChatModel got unknown argument(s) {unknown}.{hint} The router's own settings "
+        f"are {own}, plus BaseChatModel's (callbacks, tags, metadata, cache, rate_limiter...)."
+    )
+
+
+def model_capabilities(
+    models: Mapping[str, BaseChatModel], overrides: Any
+) -> dict[str, ModelCapabilities]:
+    """What each model can serve: its LangChain profile, with the user's overrides applied."""
+    if overrides is None:
+        overrides = {}
+    if not isinstance(overrides, Mapping):
+        raise RouteConfigError(
+            "capabilities must be a dict of model name -> overrides, e.g. "
+            f"capabilities={{'local': {{'tool_calling': False}}}}; got {type(overrides).__name__}."
+        )
+    unknown = [name for name in overrides if name not in models]
+    if unknown:
+        raise RouteConfigError(
+            f"capabilities name unknown model(s) {unknown}; models are {list(models)}."
+        )
+    return {
+        name: capabilities_of(name, child, overrides.get(name)) for name, child in models.items()
+    }
