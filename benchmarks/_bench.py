@@ -27,6 +27,7 @@ __all__ = [
     "default_out",
     "fmt_us",
     "interleaved",
+    "load_average",
     "machine_info",
     "print_table",
     "summarize",
@@ -99,6 +100,14 @@ def _blas() -> dict[str, Any]:
     return info
 
 
+def load_average() -> list[float] | None:
+    """The 1/5/15-minute load averages: other work on the box makes timings noisy."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def machine_info() -> dict[str, Any]:
     """What a result depends on: date, CPU, Python, numpy/BLAS, package versions, env flags."""
     affinity = getattr(os, "sched_getaffinity", None)
@@ -114,6 +123,7 @@ def machine_info() -> dict[str, Any]:
         "blas": _blas(),
         "packages": {name: _version(name) for name in _PACKAGES},
         "env": {name: os.environ.get(name) for name in _ENV_VARS},
+        "load_average_1_5_15": load_average(),
         "gc_enabled_while_timing": True,
     }
 
@@ -193,7 +203,7 @@ def interleaved(
             start = clock()
             calls[i]()
             samples[i].append(clock() - start)
-    return dict(zip(names, samples))
+    return dict(zip(names, samples, strict=True))
 
 
 def fmt_us(value: float) -> str:
@@ -214,8 +224,7 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[obje
 
     def line(row: Sequence[str]) -> str:
         parts = [
-            row[i].ljust(widths[i]) if i == 0 else row[i].rjust(widths[i])
-            for i in range(len(row))
+            row[i].ljust(widths[i]) if i == 0 else row[i].rjust(widths[i]) for i in range(len(row))
         ]
         return "  ".join(parts).rstrip()
 

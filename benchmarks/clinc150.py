@@ -32,8 +32,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _bench import default_out, fmt_us, machine_info, print_table, summarize, write_json
 
+from _bench import (
+    default_out,
+    fmt_us,
+    load_average,
+    machine_info,
+    print_table,
+    summarize,
+    write_json,
+)
 from routing_chat_model import EmbeddingSelector, Router, RoutingRequest, Turn
 from routing_chat_model.selectors import Aggregation
 
@@ -64,7 +72,7 @@ def load_split(data: Path, split: str) -> list[Example]:
     if not path.is_file():
         raise SystemExit(
             f"CLINC150 data not found: {path} does not exist. Pass --data DIR, a folder holding "
-            "train.jsonl and val.jsonl (rows {\"text\", \"intent\", \"domain\"}); the default is "
+            'train.jsonl and val.jsonl (rows {"text", "intent", "domain"}); the default is '
             f"{DEFAULT_DATA}."
         )
     rows = []
@@ -248,9 +256,7 @@ def _print_results(results: dict[str, dict[str, Any]], per_route: str) -> None:
         row: list[object] = [f"{threshold:.2f}"]
         for setting in settings:
             point = results[setting]["sweep"][i]
-            row.append(
-                f"{_pct(point['in_scope_accuracy'])} / {_pct(point['oos_fallback_rate'])}"
-            )
+            row.append(f"{_pct(point['in_scope_accuracy'])} / {_pct(point['oos_fallback_rate'])}")
         sweep_rows.append(row)
     print_table(
         "Threshold sweep: in-scope accuracy / oos->fallback rate (%)",
@@ -303,6 +309,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Build routes, route the val split per setting, print tables, write JSON."""
     args = parse_args(argv)
+    machine = machine_info()
     train, val = load_split(args.data, "train"), load_split(args.data, "val")
     routes = subsample(train, args.examples_per_route, args.seed)
     gold = np.array([row.domain for row in val])
@@ -339,17 +346,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes: list[dict[str, Any]] = []
     for size in args.sizes:
         small = subsample(train, size, args.seed)
-        row: dict[str, Any] = {"examples_per_route": size}
+        row: dict[str, Any] = {"examples_per_route": size, "accuracy": {}, "p50_us": {}}
         for setting in args.settings:
             res = evaluate(run_selector(small, val, setting, None), gold)
-            row[setting] = res["no_threshold"]["in_scope_accuracy"]
+            row["accuracy"][setting] = res["no_threshold"]["in_scope_accuracy"]
+            row["p50_us"][setting] = res["latency"]["p50_us"]
         sizes.append(row)
     if sizes:
         print_table(
-            "In-scope accuracy (%, no threshold) by examples per route",
-            ["examples/route", *args.settings],
+            "In-scope accuracy (%, no threshold) and Router.decide p50 (us) by examples per route",
+            ["examples/route", *args.settings, *(f"p50 {s}" for s in args.settings)],
             [
-                [str(r["examples_per_route"]), *(_pct(r[s]) for s in args.settings)]
+                [
+                    str(r["examples_per_route"]),
+                    *(_pct(r["accuracy"][s]) for s in args.settings),
+                    *(fmt_us(r["p50_us"][s]) for s in args.settings),
+                ]
                 for r in sizes
             ],
         )
@@ -371,7 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     payload = {
         "benchmark": "clinc150",
-        "machine": machine_info(),
+        "machine": machine,
+        "load_average_at_end": load_average(),
         "settings": {
             "data": str(args.data),
             "examples_per_route": args.examples_per_route,

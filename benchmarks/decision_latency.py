@@ -23,8 +23,16 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from _bench import default_out, fmt_us, machine_info, print_table, summarize, time_each, write_json
-
+from _bench import (
+    default_out,
+    fmt_us,
+    load_average,
+    machine_info,
+    print_table,
+    summarize,
+    time_each,
+    write_json,
+)
 from routing_chat_model import EmbeddingSelector, Router, RoutingRequest, Rule, RuleSelector, Turn
 
 __all__ = ["EMBEDDING_ROUTES", "build_rule_selector", "main", "unique_queries"]
@@ -248,12 +256,23 @@ def bench_rules(iterations: int, warmup: int) -> list[dict[str, Any]]:
     if len(labels) < 6 or router.decide(worst).reason != "no rule matched":
         raise SystemExit(f"rule set does not behave as designed: {sorted(labels)}")
     rows = []
-    for queries, requests in (("mix of 12", mix), ("no match (all 9 rules)", [worst])):
-        nxt = _cycle(requests)
-        samples = time_each(lambda: selector.select(nxt(), MODELS), iterations, warmup)
+    cases = (
+        ("mix of 12", mix),
+        ("no match, 230 chars", [worst]),
+        ("2.9k-char prompt", [mix[8]]),
+    )
+    for queries, requests in cases:
+        select_next, decide_next = _cycle(requests), _cycle(requests)
+
+        def select(nxt: Callable[[], RoutingRequest] = select_next) -> object:
+            return selector.select(nxt(), MODELS)
+
+        def decide(nxt: Callable[[], RoutingRequest] = decide_next) -> object:
+            return router.decide(nxt())
+
+        samples = time_each(select, iterations, warmup)
         rows.append(_row("rules select", "rules", "select", queries, samples, None))
-        nxt = _cycle(requests)
-        samples = time_each(lambda: router.decide(nxt()), iterations, warmup)
+        samples = time_each(decide, iterations, warmup)
         rows.append(_row("rules decide", "rules", "decide", queries, samples, RULE_TARGET_US))
     return rows
 
@@ -319,9 +338,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run both selectors, print the table, write the JSON."""
     args = parse_args(argv)
-    rows = bench_rules(args.iterations, args.warmup) + bench_embedding(
-        args.iterations, args.warmup
-    )
+    machine = machine_info()
+    rows = bench_rules(args.iterations, args.warmup) + bench_embedding(args.iterations, args.warmup)
     table = [
         [
             r["name"],
@@ -336,14 +354,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in rows
     ]
     print_table(
-        f"Decision latency, microseconds ({args.iterations} calls per row, "
-        f"{args.warmup} warm-up)",
+        f"Decision latency, microseconds ({args.iterations} calls per row, {args.warmup} warm-up)",
         ["measurement", "queries", "p50", "p90", "p99", "mean", "target p50", "met"],
         table,
     )
     payload = {
         "benchmark": "decision_latency",
-        "machine": machine_info(),
+        "machine": machine,
+        "load_average_at_end": load_average(),
         "settings": {
             "iterations": args.iterations,
             "warmup": args.warmup,

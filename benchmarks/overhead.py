@@ -30,18 +30,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
 from _bench import (
     default_out,
     fmt_us,
     interleaved,
+    load_average,
     machine_info,
     print_table,
     summarize,
     write_json,
 )
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
-
 from routing_chat_model import Rule, RuleSelector
 from routing_chat_model.langchain import RoutingChatModel
 from routing_chat_model.testing import ScriptedChatModel
@@ -155,7 +156,7 @@ async def _ainterleaved(
             start = clock()
             await calls[i]()
             samples[i].append(clock() - start)
-    return dict(zip(names, samples))
+    return dict(zip(names, samples, strict=True))
 
 
 def _summaries(mode: str, samples: Mapping[str, list[int]]) -> list[dict[str, Any]]:
@@ -200,6 +201,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every mode, print the table, write the JSON."""
     args = parse_args(argv)
+    machine = machine_info()
     models, children, missing = build_contestants()
     if missing:
         print(f"note: ChatRouter not measured: {missing}", file=sys.stderr)
@@ -244,7 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     payload = {
         "benchmark": "overhead",
-        "machine": machine_info(),
+        "machine": machine,
+        "load_average_at_end": load_average(),
         "settings": {
             "rounds": args.rounds,
             "warmup": args.warmup,

@@ -19,9 +19,7 @@ demo runs, so `routing-chat-model --help` works without it.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
-import statistics
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -29,12 +27,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from uuid import UUID
 
-from langchain_core.callbacks import BaseCallbackHandler  # noqa: TID251 - needs the extra
-from langchain_core.language_models import BaseChatModel  # noqa: TID251
-from langchain_core.messages import BaseMessage  # noqa: TID251
-from langchain_core.output_parsers import StrOutputParser  # noqa: TID251
-from langchain_core.prompts import ChatPromptTemplate  # noqa: TID251
-from langchain_core.runnables import RunnableConfig  # noqa: TID251
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableConfig
 
 from routing_chat_model.langchain import ROUTING_EVENT, RoutingChatModel
 from routing_chat_model.pricing import ModelPrice
@@ -49,8 +47,6 @@ __all__ = [
     "Tier",
     "build_router",
     "choose_models",
-    "render_json",
-    "render_table",
     "run_demo",
 ]
 
@@ -216,8 +212,11 @@ class DemoResult:
     """The whole run: the models used, one row per prompt, and the cost comparison."""
 
     stand_ins: bool
+    """The models were local stand-ins, not real ones."""
     models: dict[str, str]
-    """Route -> the model behind it (a stand-in label or an OpenAI model name)."""
+    """Route -> the model behind it (a stand-in label or an OpenAI model name), weakest first."""
+    priced_as: dict[str, str]
+    """Route -> the real model whose price applies (the stand-in's original)."""
     prices: dict[str, ModelPrice | None]
     """Route -> the price its answers were billed at."""
     rows: list[DemoRow]
@@ -225,7 +224,13 @@ class DemoResult:
     """Time to load the encoder and embed the route examples (once per process)."""
     note: str = ""
     """Why these models: e.g. "--offline", "OPENAI_API_KEY is not set"."""
-    strongest: str = field(default=TIERS[-1].route)
+    examples: int = 0
+    """How many example utterances the selector's routes have."""
+
+    @property
+    def strongest(self) -> str:
+        """The route every prompt is compared against (the last, most expensive one)."""
+        return list(self.models)[-1]
 
     @property
     def total_cost_usd(self) -> float:
@@ -250,11 +255,12 @@ class DemoResult:
         saving = self.saving_pct
         return {
             "stand_ins": self.stand_ins,
+            "note": self.note,
             "models": {
                 route: {
                     "model": model,
-                    "priced_as": _tier(route).openai_model,
-                    "price": None if self.prices[route] is None else self.prices[route].to_dict(),  # type: ignore[union-attr]
+                    "priced_as": self.priced_as[route],
+                    "price": _price_dict(self.prices[route]),
                 }
                 for route, model in self.models.items()
             },
@@ -267,8 +273,8 @@ class DemoResult:
         }
 
 
-def _tier(route: str) -> Tier:
-    return next(t for t in TIERS if t.route == route)
+def _price_dict(price: ModelPrice | None) -> dict[str, float | None] | None:
+    return None if price is None else price.to_dict()
 
 
 # -- models ----------------------------------------------------------------------------------
@@ -419,7 +425,10 @@ def run_demo(
         }
         for i in range(len(prompts))
     ]
-    outputs = chain.batch([{"question": p.text} for p in prompts], configs, return_exceptions=True)
+    # With return_exceptions=True a failed prompt's output is its exception.
+    outputs: Sequence[object] = chain.batch(
+        [{"question": p.text} for p in prompts], configs, return_exceptions=True
+    )
     errors = [out for out in outputs if isinstance(out, Exception)]
     if prompts and len(errors) == len(prompts):
         raise errors[0]
@@ -448,6 +457,8 @@ def run_demo(
         rows=rows,
         warmup_ms=warmup_ms,
         note=note,
+        priced_as={tier.route: tier.openai_model for tier in TIERS},
+        examples=sum(len(examples) for examples in ROUTE_EXAMPLES.values()),
     )
 
 
@@ -460,21 +471,7 @@ def _row(
 ) -> DemoRow:
     error = f"{type(output).__name__}" if isinstance(output, Exception) else None
     if decision is None:
-        return DemoRow(
-            prompt.text,
-            prompt.kind,
-            None,
-            None,
-            None,
-            {},
-            False,
-            None,
-            None,
-            None,
-            None,
-            None,
-            error or "no routing decision was reported",
-        )
+        return DemoRow(prompt.text, prompt.kind, error=error or "no routing decision was reported")
     route = decision.get("route")
     input_tokens = decision.get("input_tokens")
     output_tokens = decision.get("output_tokens")
@@ -498,152 +495,3 @@ def _row(
         strongest_cost_usd=strongest_cost,
         error=error,
     )
-
-
-# -- rendering -------------------------------------------------------------------------------
-
-_COLOURS = {"small": "32", "mid": "33", "strong": "35"}
-_FILLER_WIDTH = 20
-"""The prompt column never gets narrower than this."""
-
-
-def _paint(text: str, code: str, colour: bool) -> str:
-    return f"\x1b[{code}m{text}\x1b[0m" if colour and code else text
-
-
-def _money(usd: float | None) -> str:
-    return "-" if usd is None else f"{usd:.6f}"
-
-
-def _per_mtok(price: ModelPrice | None) -> str:
-    if price is None:
-        return "price unknown"
-    return f"${price.input_per_mtok:.2f} in / ${price.output_per_mtok:.2f} out per 1M tokens"
-
-
-def _scores(scores: Mapping[str, float], top: int = 2) -> str:
-    best = sorted(scores.items(), key=lambda item: -item[1])[:top]
-    return "  ".join(f"{route} {value:.2f}" for route, value in best)
-
-
-def _cut(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
-
-
-def render_table(result: DemoResult, *, colour: bool = False, width: int = 100) -> str:
-    """The human-readable report: models, one table row per prompt, the cost comparison.
-
-    Args:
-        result: What `run_demo` returned.
-        colour: Add ANSI colours (only for a terminal).
-        width: Total width to fit in; the prompt column takes what the others leave.
-    """
-    lines = [
-        _paint(
-            f"routing-chat-model demo: {len(result.rows)} prompts through "
-            "ChatPromptTemplate | RoutingChatModel | StrOutputParser",
-            "1",
-            colour,
-        ),
-        "",
-    ]
-    if result.stand_ins:
-        lines += [
-            f"Models: LOCAL STAND-INS ({result.note}). No network, no key: they answer with",
-            "placeholder text of a realistic length, billed at the list price of the model named:",
-        ]
-    else:
-        lines.append(f"Models: OpenAI via langchain-openai ({result.note}):")
-    for tier in TIERS:
-        label = result.models[tier.route]
-        shown = f"{label:<16} as {tier.openai_model:<13}" if result.stand_ins else f"{label:<14}"
-        lines.append(
-            f"  {_paint(f'{tier.route:<7}', _COLOURS[tier.route], colour)} {shown} "
-            f"{_per_mtok(result.prices[tier.route])}"
-        )
-    if result.stand_ins:
-        lines.append(
-            "For real models: pip install langchain-openai; export OPENAI_API_KEY=...; run again."
-        )
-    examples = sum(len(v) for v in ROUTE_EXAMPLES.values())
-    lines += [
-        f"Selector: EmbeddingSelector over {examples} example utterances, bundled offline "
-        f"encoder (ready in {result.warmup_ms:.0f} ms).",
-        "",
-    ]
-
-    header = ["#", "prompt", "model", "selector", "top scores", "ms", "cost USD"]
-    cells = [_cells(i, row) for i, row in enumerate(result.rows, 1)]
-    widths = [max([len(header[c])] + [len(r[c]) for r in cells]) for c in range(len(header))]
-    gap = 2
-    widths[1] = max(_FILLER_WIDTH, width - 1 - sum(widths) + widths[1] - gap * (len(header) - 1))
-    right = {0, 5, 6}
-
-    def line(values: Sequence[str], route: str | None = None) -> str:
-        out = []
-        for c, value in enumerate(values):
-            text = _cut(value, widths[c]) if c == 1 else value
-            text = text.rjust(widths[c]) if c in right else text.ljust(widths[c])
-            if c == 2 and route is not None:
-                text = _paint(text, _COLOURS.get(route, ""), colour)
-            out.append(text)
-        return (" " * gap).join(out).rstrip()
-
-    lines.append(_paint(line(header), "1", colour))
-    lines.append("-" * len(line(header)))
-    for row, values in zip(result.rows, cells, strict=True):
-        lines.append(line(values, row.route))
-    lines += ["", *_summary(result, colour)]
-    return "\n".join(lines)
-
-
-def _cells(index: int, row: DemoRow) -> list[str]:
-    if row.route is None:
-        return [str(index), row.prompt, "error", "-", row.error or "", "-", "-"]
-    selector = (row.selector or "-") + ("*" if row.abstained else "")
-    ms = "-" if row.decision_ms is None else f"{row.decision_ms:.2f}"
-    return [
-        str(index),
-        row.prompt,
-        row.route,
-        selector,
-        _scores(row.scores),
-        ms,
-        _money(row.cost_usd),
-    ]
-
-
-def _summary(result: DemoResult, colour: bool) -> list[str]:
-    strongest = result.strongest
-    prices_of = _tier(strongest).openai_model
-    saving = result.saving_pct
-    saved = "n/a (no price known)" if saving is None else f"{saving:.1f}%"
-    counts: dict[str, int] = {}
-    for row in result.rows:
-        counts[row.route or "error"] = counts.get(row.route or "error", 0) + 1
-    times = [row.decision_ms for row in result.rows if row.decision_ms is not None]
-    timing = (
-        f" Decision time: median {statistics.median(times):.2f} ms, max {max(times):.2f} ms."
-        if times
-        else ""
-    )
-    lines = [
-        f"Routed: ${result.total_cost_usd:.6f}.  All on {strongest} ({prices_of} prices): "
-        f"${result.strongest_cost_usd:.6f}.  Saving: {_paint(saved, '1;32', colour)}.",
-        "Routes: " + ", ".join(f"{route} {n}" for route, n in counts.items()) + "." + timing,
-        f"(The all-on-{strongest} figure prices each answer's token counts at {strongest}'s rates.)",
-    ]
-    if any(row.abstained for row in result.rows):
-        lines.append("* the selector abstained; the default route answered.")
-    failed = [row for row in result.rows if row.error]
-    if failed:
-        lines.append(
-            f"{len(failed)} prompt(s) failed: " + ", ".join(sorted({r.error or "" for r in failed}))
-        )
-    return lines
-
-
-def render_json(result: DemoResult) -> str:
-    """The `--json` output: the models, every row and the totals, as one JSON object."""
-    return json.dumps(result.to_dict(), indent=2)

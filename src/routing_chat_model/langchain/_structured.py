@@ -11,6 +11,9 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.langchain._convert import usage_of
+from routing_chat_model.langchain._delegate import complete
+from routing_chat_model.langchain._events import ROUTE_CONFIG_KEY, ROUTING_EVENT
+from routing_chat_model.langchain._request import routing_request
 
 if TYPE_CHECKING:
     from routing_chat_model.langchain.chat_model import RoutingChatModel
@@ -29,52 +32,62 @@ def structured_router(
 ) -> Runnable[LanguageModelInput, Any]:
     """A runnable that routes, then runs the chosen model's own `with_structured_output`.
 
-    Only the chosen model's run exists (no router run around it), so callbacks see one chat
-    model start; the decision is dispatched as the `routing_decision` event of this runnable's
-    run and, with `include_raw=True`, put on the raw message's `response_metadata`.
+    Only the chosen model's chat-model run exists (under this runnable's run), so callbacks see
+    one chat model start; its metadata carries `routing_route` / `routing_selector`. The
+    decision is dispatched as the `routing_decision` event of this runnable's run and, with
+    `include_raw=True`, put on the raw message's `response_metadata`.
     """
-    from routing_chat_model.langchain.chat_model import ROUTE_CONFIG_KEY, ROUTING_EVENT
-
     built: dict[str, Runnable[LanguageModelInput, Any]] = {}
     options: dict[str, Any] = {"include_raw": include_raw, "method": method, **kwargs}
     if strict is not None:
         options["strict"] = strict
 
     def child(route: str) -> Runnable[LanguageModelInput, Any]:
-        if route not in built:
+        if route not in built:  # built once per route, on first use
             built[route] = owner.models[route].with_structured_output(schema, **options)
         return built[route]
 
-    def request(input: LanguageModelInput, config: RunnableConfig) -> Any:
+    def decide_on(input: LanguageModelInput, config: RunnableConfig) -> Any:
         messages = owner._convert_input(input).to_messages()
         forced = (config.get("configurable") or {}).get(ROUTE_CONFIG_KEY)
-        return owner._request(messages, {}, config.get("metadata") or {}, forced, structured=True)
+        return routing_request(
+            owner, messages, {}, config.get("metadata") or {}, forced, structured=True
+        )
 
-    def finish(output: Any, decision: RoutingDecision) -> tuple[Any, RoutingDecision]:
+    def child_config(
+        config: RunnableConfig, route: str, decision: RoutingDecision
+    ) -> RunnableConfig:
+        metadata = {
+            **(config.get("metadata") or {}),
+            "routing_route": route,
+            "routing_selector": decision.selector,
+        }
+        return {**config, "metadata": metadata}
+
+    def finish(output: Any, decision: RoutingDecision) -> RoutingDecision:
         raw = output.get("raw") if isinstance(output, dict) else None
-        if isinstance(raw, AIMessage):
-            decision = owner._with_usage(
-                decision, usage_of(raw), raw.response_metadata.get("model_name")
-            )
-            raw.response_metadata["routing"] = decision.to_dict()
-        else:
-            decision = owner._with_usage(decision, None, None)
-        return output, decision
+        if not isinstance(raw, AIMessage):
+            return complete(owner, decision, None, None)
+        decision = complete(owner, decision, usage_of(raw), raw.response_metadata.get("model_name"))
+        raw.response_metadata["routing"] = decision.to_dict()
+        return decision
 
     def route(input: LanguageModelInput, config: RunnableConfig) -> Any:
-        decision = owner.router.decide(request(input, config))
-        output, decision = owner.router.run(decision, lambda r: child(r).invoke(input, config))
-        output, decision = finish(output, decision)
+        decision = owner.router.decide(decide_on(input, config))
+        output, decision = owner.router.run(
+            decision, lambda r: child(r).invoke(input, child_config(config, r, decision))
+        )
+        decision = finish(output, decision)
         if owner.emit_routing_event:
             dispatch_custom_event(ROUTING_EVENT, decision.to_dict(), config=config)
         return output
 
     async def aroute(input: LanguageModelInput, config: RunnableConfig) -> Any:
-        decision = await owner.router.adecide(request(input, config))
+        decision = await owner.router.adecide(decide_on(input, config))
         output, decision = await owner.router.arun(
-            decision, lambda r: child(r).ainvoke(input, config)
+            decision, lambda r: child(r).ainvoke(input, child_config(config, r, decision))
         )
-        output, decision = finish(output, decision)
+        decision = finish(output, decision)
         if owner.emit_routing_event:
             await adispatch_custom_event(ROUTING_EVENT, decision.to_dict(), config=config)
         return output

@@ -12,7 +12,7 @@ failure after it raises `StreamInterruptedError` (another model's text is never 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
 from typing import Any, cast
 from uuid import UUID
 
@@ -22,41 +22,32 @@ from langchain_core.language_models.base import LangSmithParams
 from langchain_core.language_models.model_profile import ModelProfile
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from langchain_core.utils.uuid import uuid7
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from routing_chat_model.decision import RoutingDecision
-from routing_chat_model.errors import RoutingInputError
-from routing_chat_model.langchain._convert import binding_kwargs, chunk_of, has_images, to_turns, usage_of
+from routing_chat_model.langchain import _delegate
 from routing_chat_model.langchain._events import (
+    ROUTE_CONFIG_KEY,
     ROUTING_EVENT,
     RUN_CONTEXT,
     RunContext,
     adispatch_decision,
     dispatch_decision,
 )
-from routing_chat_model.langchain._settings import check_settings, model_capabilities
-from routing_chat_model.langchain._stream import StreamRelay, cannot_stream
+from routing_chat_model.langchain._request import ROUTE_KWARG, prepare
+from routing_chat_model.langchain._request import pending as prepared
+from routing_chat_model.langchain._settings import check_settings, model_capabilities, profile_of
+from routing_chat_model.langchain._stream import StreamRelay
 from routing_chat_model.langchain._structured import structured_router
 from routing_chat_model.policy import FallbackPolicy
 from routing_chat_model.pricing import Pricing
-from routing_chat_model.request import RouteOn, RoutingRequest
-from routing_chat_model.router import Router, Usage
+from routing_chat_model.request import RouteOn
+from routing_chat_model.router import Router
 from routing_chat_model.selectors.base import CallableSelector
 
 __all__ = ["ROUTE_CONFIG_KEY", "ROUTING_EVENT", "RoutingChatModel"]
-
-ROUTE_CONFIG_KEY = "route"
-"""`config={"configurable": {"route": "<model>"}}` forces the route of a call."""
-
-_ROUTE_KWARG = "routing_route"
-"""Call kwarg carrying the pre-selected route from the public entry points to `_generate`;
-it also lands in run metadata and in the cache key, and never reaches a child."""
-
-_PRIVATE_KWARGS = ("model", "stream", "ls_structured_output_format")
-"""Call kwargs meant for the router (or LangChain's tracing), never passed to a child."""
 
 
 class RoutingChatModel(BaseChatModel):
@@ -136,9 +127,6 @@ class RoutingChatModel(BaseChatModel):
     streaming: bool = False
     """When True, `invoke` streams from the chosen model too (LangChain's standard flag)."""
 
-    streaming: bool = False
-    """When True, `invoke` streams from the chosen model too (LangChain's standard flag)."""
-
     model_config = ConfigDict(populate_by_name=True, extra="forbid", arbitrary_types_allowed=True)
 
     _router: Router = PrivateAttr()
@@ -185,28 +173,18 @@ class RoutingChatModel(BaseChatModel):
 
         Runs from pydantic validation, before `_router` exists, so it reads the models directly.
         """
-        caps = model_capabilities(self.models, self.capabilities).values()
-        providers = {child._get_ls_params().get("ls_provider") for child in self.models.values()}
-        limits = [c.max_input_tokens for c in caps]
-        profile = ModelProfile(
-            tool_calling=any(c.tool_calling is not False for c in caps),
-            image_inputs=any(c.image_inputs is True for c in caps),
-            # Provider-native structured output (e.g. create_agent's ProviderStrategy) sends one
-            # provider's response_format to every child, so only claim it for one provider.
-            structured_output=len(providers) == 1
-            and all(c.structured_output is True for c in caps),
-        )
-        if limits and all(limit is not None for limit in limits):
-            profile["max_input_tokens"] = max(cast("list[int]", limits))
-        return profile
+        return profile_of(self.models, self.capabilities)
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
             ls_provider="routing", ls_model_name=self.model_name, ls_model_type="chat"
         )
-        route = kwargs.get(_ROUTE_KWARG)
+        route = kwargs.get(ROUTE_KWARG)
         if isinstance(route, str) and route in self.models:
-            params.update(self._route_metadata(route, stop))  # type: ignore[typeddict-item]
+            ctx = RUN_CONTEXT.get()
+            mine = ctx is not None and ctx.owner == id(self) and ctx.decision.route == route
+            selector = ctx.decision.selector if ctx is not None and mine else None
+            params.update(self._route_metadata(route, stop, selector))  # type: ignore[typeddict-item]
         model = kwargs.get("model")
         if isinstance(model, str) and model not in self.models:
             params["ls_model_name"] = model
@@ -220,7 +198,9 @@ class RoutingChatModel(BaseChatModel):
             params["ls_stop"] = stop or self.stop
         return params
 
-    def _route_metadata(self, route: str, stop: list[str] | None = None) -> dict[str, Any]:
+    def _route_metadata(
+        self, route: str, stop: list[str] | None, selector: str | None
+    ) -> dict[str, Any]:
         """Run metadata naming the chosen model (what LangSmith and event metadata show)."""
         child = self.models[route]._get_ls_params(stop=stop)
         metadata: dict[str, Any] = {
@@ -228,58 +208,11 @@ class RoutingChatModel(BaseChatModel):
             "ls_model_name": child.get("ls_model_name", route),
             "routing_route": route,
         }
-        ctx = RUN_CONTEXT.get()
-        if ctx is not None and ctx.owner == id(self) and ctx.decision.route == route:
-            metadata["routing_selector"] = ctx.decision.selector
+        if selector is not None:
+            metadata["routing_selector"] = selector
         return metadata
 
-    # -- building the request --------------------------------------------------------------
-
-    def _request(
-        self,
-        messages: Sequence[BaseMessage],
-        kwargs: Mapping[str, Any],
-        metadata: Mapping[str, Any],
-        forced: Any = None,
-        *,
-        structured: bool = False,
-    ) -> RoutingRequest:
-        """The core's view of a call (text, tools, images, metadata, route override)."""
-        bind_extra = kwargs.get("tool_bind_kwargs") or {}
-        return RoutingRequest.from_turns(
-            to_turns(messages),
-            route_on=self.route_on,
-            has_tools=bool(kwargs.get("tools")),
-            # Native structured output (json_schema / json_mode, a provider response_format).
-            # function_calling structured output is a tool call, filtered by has_tools.
-            structured_output=structured
-            or bool(kwargs.get("response_format") or bind_extra.get("response_format")),
-            has_images=has_images(messages),
-            metadata=metadata,
-            forced_route=self._forced_route(kwargs.get("model", forced)),
-        )
-
-    def _forced_route(self, forced: Any) -> str | None:
-        """A per-call route override (`model=` or the `route` configurable), checked."""
-        if forced is None:
-            return None
-        if not isinstance(forced, str) or forced not in self.models:
-            raise RoutingInputError(
-                f"route override {forced!r} (model= or configurable['{ROUTE_CONFIG_KEY}']) is not "
-                f"one of this router's models {list(self.models)}."
-            )
-        return forced
-
-    def _prepare(
-        self, input: LanguageModelInput, config: RunnableConfig | None, kwargs: dict[str, Any]
-    ) -> tuple[RoutingRequest | None, RunnableConfig]:
-        config = ensure_config(config)
-        if _ROUTE_KWARG in kwargs:  # routed already by an outer entry point of this call
-            return None, config
-        messages = self._convert_input(input).to_messages()
-        forced = (config.get("configurable") or {}).get(ROUTE_CONFIG_KEY)
-        request = self._request(messages, kwargs, config.get("metadata") or {}, forced)
-        return request, {**config, "run_id": config.get("run_id") or uuid7()}
+    # -- routing in the public entry points, so run metadata names the chosen model ---------
 
     def _context(
         self,
@@ -288,16 +221,9 @@ class RoutingChatModel(BaseChatModel):
         stop: list[str] | None,
         kwargs: dict[str, Any],
     ) -> RunContext:
-        kwargs[_ROUTE_KWARG] = decision.route
-        ctx = RunContext(id(self), config, cast("UUID", config["run_id"]), decision)
-        token = RUN_CONTEXT.set(ctx)
-        try:
-            ctx.metadata = self._route_metadata(decision.route, stop or self.stop)
-        finally:
-            RUN_CONTEXT.reset(token)
-        return ctx
-
-    # -- public entry points: route first, so run metadata names the chosen model ----------
+        kwargs[ROUTE_KWARG] = decision.route
+        metadata = self._route_metadata(decision.route, stop or self.stop, decision.selector)
+        return RunContext(id(self), config, cast("UUID", config["run_id"]), decision, metadata)
 
     def invoke(
         self,
@@ -308,7 +234,7 @@ class RoutingChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AIMessage:
         """Route, then call the chosen model (falling back on provider failures)."""
-        request, config = self._prepare(input, config, kwargs)
+        request, config = prepare(self, input, config, kwargs)
         if request is None:
             return super().invoke(input, config, stop=stop, **kwargs)
         ctx = self._context(self._router.decide(request), config, stop, kwargs)
@@ -327,7 +253,7 @@ class RoutingChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AIMessage:
         """Async `invoke`."""
-        request, config = self._prepare(input, config, kwargs)
+        request, config = prepare(self, input, config, kwargs)
         if request is None:
             return await super().ainvoke(input, config, stop=stop, **kwargs)
         ctx = self._context(await self._router.adecide(request), config, stop, kwargs)
@@ -346,12 +272,15 @@ class RoutingChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
         """Route, then stream the chosen model's tokens (fallback only before the first chunk)."""
-        request, config = self._prepare(input, config, kwargs)
+        request, config = prepare(self, input, config, kwargs)
         if request is None:
             yield from super().stream(input, config, stop=stop, **kwargs)
             return
         ctx = self._context(self._router.decide(request), config, stop, kwargs)
-        stream = super().stream(input, config, stop=stop, **kwargs)
+        stream = cast(
+            "Generator[AIMessageChunk, None, None]",
+            super().stream(input, config, stop=stop, **kwargs),
+        )
         try:
             # The context is set only while the base opens the stream, never while the
             # consumer's code runs between chunks.
@@ -376,13 +305,16 @@ class RoutingChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
         """Async `stream`."""
-        request, config = self._prepare(input, config, kwargs)
+        request, config = prepare(self, input, config, kwargs)
         if request is None:
             async for chunk in super().astream(input, config, stop=stop, **kwargs):
                 yield chunk
             return
         ctx = self._context(await self._router.adecide(request), config, stop, kwargs)
-        stream = super().astream(input, config, stop=stop, **kwargs)
+        stream = cast(
+            "AsyncGenerator[AIMessageChunk, None]",
+            super().astream(input, config, stop=stop, **kwargs),
+        )
         try:
             token = RUN_CONTEXT.set(ctx)
             try:
@@ -403,64 +335,23 @@ class RoutingChatModel(BaseChatModel):
         self,
         messages: list[BaseMessage],
         kwargs: dict[str, Any],
-        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
-    ) -> tuple[RoutingDecision | None, RoutingRequest | None, RunContext | None]:
-        """The decision made by the entry point, or the request to decide on here."""
-        route = kwargs.pop(_ROUTE_KWARG, None)
-        ctx = RUN_CONTEXT.get()
-        if ctx is not None and ctx.owner == id(self) and ctx.decision.route == route:
-            return ctx.decision, None, ctx
-        metadata = run_manager.metadata if run_manager is not None else {}
-        return None, self._request(messages, kwargs, metadata, route), None
+        run_manager: CallbackManagerForLLMRun | None,
+    ) -> tuple[RoutingDecision, RunContext | None]:
+        pending = prepared(self, messages, kwargs, run_manager)
+        if isinstance(pending, RoutingDecision):
+            return pending, RUN_CONTEXT.get()
+        return self._router.decide(pending), None
 
-    def _child_call(
-        self, route: str, kwargs: Mapping[str, Any]
-    ) -> tuple[BaseChatModel, dict[str, Any]]:
-        """The child for `route` and the kwargs to call it with, tools bound its own way."""
-        child = self.models[route]
-        kw = {k: v for k, v in kwargs.items() if k not in _PRIVATE_KWARGS}
-        tools = kw.pop("tools", None)
-        tool_choice = kw.pop("tool_choice", None)
-        extra = kw.pop("tool_bind_kwargs", None) or {}
-        if tools:
-            choice = {} if tool_choice is None else {"tool_choice": tool_choice}
-            kw = {**binding_kwargs(child.bind_tools(tools, **choice, **extra), child), **kw}
-        else:
-            # bind_tools([], response_format=...) (create_agent's provider strategy without
-            # tools): no tools to bind, so the rest are plain call kwargs.
-            kw = {**extra, **kw}
-        if self.temperature is not None:
-            kw.setdefault("temperature", self.temperature)
-        if self.max_tokens is not None:
-            kw.setdefault("max_tokens", self.max_tokens)
-        return child, kw
-
-    def _complete(
-        self, decision: RoutingDecision, usage: Usage | None, model_name: str | None
-    ) -> RoutingDecision:
-        """The decision with the answer's usage, provider model name and cost."""
-        ls = self.models[decision.route]._get_ls_params()
-        name = model_name if isinstance(model_name, str) else ls.get("ls_model_name")
-        return self._router.with_usage(
-            decision, usage, model_name=name, provider=ls.get("ls_provider")
-        )
-
-    def _annotate(self, result: ChatResult, decision: RoutingDecision) -> RoutingDecision:
-        message = result.generations[0].message if result.generations else None
-        name = message.response_metadata.get("model_name") if message is not None else None
-        decision = self._complete(
-            decision,
-            usage_of(message) if message is not None else None,
-            name if isinstance(name, str) else None,
-        )
-        for generation in result.generations:
-            generation.generation_info = {
-                **(generation.generation_info or {}),
-                "routing": decision.to_dict(),
-            }
-            if "model_name" not in generation.message.response_metadata:
-                generation.message.response_metadata["model_name"] = decision.model_name
-        return decision
+    async def _atake(
+        self,
+        messages: list[BaseMessage],
+        kwargs: dict[str, Any],
+        run_manager: AsyncCallbackManagerForLLMRun | None,
+    ) -> tuple[RoutingDecision, RunContext | None]:
+        pending = prepared(self, messages, kwargs, run_manager)
+        if isinstance(pending, RoutingDecision):
+            return pending, RUN_CONTEXT.get()
+        return await self._router.adecide(pending), None
 
     def _generate(
         self,
@@ -469,19 +360,10 @@ class RoutingChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        decision, request, ctx = self._take(messages, kwargs, run_manager)
-        if decision is None:
-            decision = self._router.decide(cast("RoutingRequest", request))
-        stop = stop or self.stop
-
-        def call(route: str) -> ChatResult:
-            child, child_kwargs = self._child_call(route, kwargs)
-            if child.rate_limiter:
-                child.rate_limiter.acquire(blocking=True)
-            return child._generate(messages, stop=stop, run_manager=run_manager, **child_kwargs)
-
-        result, decision = self._router.run(decision, call)
-        decision = self._annotate(result, decision)
+        decision, ctx = self._take(messages, kwargs, run_manager)
+        result, decision = _delegate.generate(
+            self, decision, messages, stop or self.stop, run_manager, kwargs
+        )
         if self.emit_routing_event:
             dispatch_decision(self, decision, run_manager, ctx)
         return result
@@ -493,21 +375,10 @@ class RoutingChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        decision, request, ctx = self._take(messages, kwargs, run_manager)
-        if decision is None:
-            decision = await self._router.adecide(cast("RoutingRequest", request))
-        stop = stop or self.stop
-
-        async def call(route: str) -> ChatResult:
-            child, child_kwargs = self._child_call(route, kwargs)
-            if child.rate_limiter:
-                await child.rate_limiter.aacquire(blocking=True)
-            return await child._agenerate(
-                messages, stop=stop, run_manager=run_manager, **child_kwargs
-            )
-
-        result, decision = await self._router.arun(decision, call)
-        decision = self._annotate(result, decision)
+        decision, ctx = await self._atake(messages, kwargs, run_manager)
+        result, decision = await _delegate.agenerate(
+            self, decision, messages, stop or self.stop, run_manager, kwargs
+        )
         if self.emit_routing_event:
             await adispatch_decision(self, decision, run_manager, ctx)
         return result
@@ -519,25 +390,11 @@ class RoutingChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        decision, request, ctx = self._take(messages, kwargs, run_manager)
-        if decision is None:
-            decision = self._router.decide(cast("RoutingRequest", request))
-        stop = stop or self.stop
-
-        def open_stream(route: str) -> Iterator[ChatGenerationChunk]:
-            child, child_kwargs = self._child_call(route, kwargs)
-            if child.rate_limiter:
-                child.rate_limiter.acquire(blocking=True)
-            if cannot_stream(child, child_kwargs, async_api=False):
-                result = child._generate(messages, stop=stop, run_manager=run_manager, **child_kwargs)
-                yield chunk_of(result.generations[0])
-                return
-            yield from child._stream(messages, stop=stop, run_manager=run_manager, **child_kwargs)
-
-        relay = StreamRelay(self._complete)
-        for chunk, current in self._router.run_stream(decision, open_stream):
-            yield from relay.push(chunk, current)
-        yield from relay.close()
+        decision, ctx = self._take(messages, kwargs, run_manager)
+        relay = self._relay()
+        yield from _delegate.stream(
+            self, decision, messages, stop or self.stop, run_manager, kwargs, relay
+        )
         if relay.decision is not None and self.emit_routing_event:
             dispatch_decision(self, relay.decision, run_manager, ctx)
 
@@ -548,34 +405,17 @@ class RoutingChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        decision, request, ctx = self._take(messages, kwargs, run_manager)
-        if decision is None:
-            decision = await self._router.adecide(cast("RoutingRequest", request))
-        stop = stop or self.stop
-
-        async def open_stream(route: str) -> AsyncIterator[ChatGenerationChunk]:
-            child, child_kwargs = self._child_call(route, kwargs)
-            if child.rate_limiter:
-                await child.rate_limiter.aacquire(blocking=True)
-            if cannot_stream(child, child_kwargs, async_api=True):
-                result = await child._agenerate(
-                    messages, stop=stop, run_manager=run_manager, **child_kwargs
-                )
-                yield chunk_of(result.generations[0])
-                return
-            async for chunk in child._astream(
-                messages, stop=stop, run_manager=run_manager, **child_kwargs
-            ):
-                yield chunk
-
-        relay = StreamRelay(self._complete)
-        async for chunk, current in self._router.arun_stream(decision, open_stream):
-            for out in relay.push(chunk, current):
-                yield out
-        for out in relay.close():
-            yield out
+        decision, ctx = await self._atake(messages, kwargs, run_manager)
+        relay = self._relay()
+        async for chunk in _delegate.astream(
+            self, decision, messages, stop or self.stop, run_manager, kwargs, relay
+        ):
+            yield chunk
         if relay.decision is not None and self.emit_routing_event:
             await adispatch_decision(self, relay.decision, run_manager, ctx)
+
+    def _relay(self) -> StreamRelay:
+        return StreamRelay(lambda d, usage, name: _delegate.complete(self, d, usage, name))
 
     # -- tools and structured output ---------------------------------------------------------
 
@@ -602,7 +442,7 @@ class RoutingChatModel(BaseChatModel):
             bind["tool_bind_kwargs"] = kwargs
         return self.bind(**bind)
 
-    def with_structured_output(  # type: ignore[override]
+    def with_structured_output(
         self,
         schema: dict[str, Any] | type,
         *,
