@@ -5,7 +5,7 @@ child, in the same process:
 
 - `direct`: the child itself (`strong.invoke(...)`), the baseline;
 - `ours`: `RoutingChatModel` over two children with a one-rule `RuleSelector` that sends the
-  prompt to `strong`;
+  prompt to `strong` (and `ours_no_event`, the same with `emit_routing_event=False`);
 - `ChatRouter`: the `langchain-model-router` package's router over the same two children with
   an equivalent `KeywordStrategy` (same keywords, same default), when that package is installed.
 
@@ -72,7 +72,14 @@ def build_contestants() -> tuple[dict[str, BaseChatModel], list[ScriptedChatMode
         selector=RuleSelector([Rule(route="strong", keywords=KEYWORDS)]),
         default="fast",
     )
-    models: dict[str, BaseChatModel] = {"direct": strong, "ours": ours}
+    # The same router without the `routing_decision` custom event, to show what the event costs.
+    quiet = RoutingChatModel(
+        models={"fast": fast, "strong": strong},
+        selector=RuleSelector([Rule(route="strong", keywords=KEYWORDS)]),
+        default="fast",
+        emit_routing_event=False,
+    )
+    models: dict[str, BaseChatModel] = {"direct": strong, "ours": ours, "ours_no_event": quiet}
     missing = None
     try:
         from langchain_model_router import ChatRouter, KeywordStrategy
@@ -255,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "child": "routing_chat_model.testing.ScriptedChatModel (no latency)",
             "prompt_messages": len(PROMPT),
             "ours": "RoutingChatModel + RuleSelector([Rule(route='strong', keywords=KEYWORDS)])",
+            "ours_no_event": "ours with emit_routing_event=False",
             "chatrouter": None if missing else "ChatRouter + KeywordStrategy({'strong': KEYWORDS})",
             "chatrouter_missing": missing,
             "keywords": KEYWORDS,

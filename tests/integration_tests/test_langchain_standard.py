@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import langchain_tests.integration_tests.chat_models as suite_module
+import httpx
 import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
@@ -17,7 +17,6 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from routing_chat_model import Rule, RuleSelector
 from routing_chat_model.langchain import RoutingChatModel
 from routing_chat_model.testing import ScriptedChatModel
-
 
 # A 1x1 PNG: the multimodal tests download media from the internet; offline, they get this.
 _PNG = base64.b64decode(
@@ -34,7 +33,7 @@ class _Download:
 @pytest.fixture(autouse=True)
 def _offline_media(monkeypatch: pytest.MonkeyPatch) -> None:
     """Serve the suite's media downloads locally (tests run with sockets disabled)."""
-    monkeypatch.setattr(suite_module.httpx, "get", lambda url, **_: _Download(url))
+    monkeypatch.setattr(httpx, "get", lambda url, **_: _Download(url))
     monkeypatch.setenv("LANGCHAIN_TESTS_USER_AGENT", "routing-chat-model-tests")
 
 

@@ -80,7 +80,7 @@ def test_overhead_runs_every_mode_for_every_contestant(tmp_path):
     data = _result(proc, out, "overhead")
     assert "Router overhead" in proc.stdout
     rows = data["results"]
-    contestants = {"direct", "ours", "ChatRouter"}
+    contestants = {"direct", "ours", "ours_no_event", "ChatRouter"}
     assert {(r["mode"], r["contestant"]) for r in rows} == {
         (mode, name) for mode in ("invoke", "ainvoke", "stream", "astream") for name in contestants
     }

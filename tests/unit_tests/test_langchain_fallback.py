@@ -9,19 +9,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import Any
 from uuid import UUID
 
 import openai
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.exceptions import (
+    ModelAPIError,
+    ModelAuthenticationError,
+    ModelConnectionError,
+    ModelRateLimitError,
+    ModelTimeoutError,
+)
 from langchain_core.messages import AIMessageChunk
+from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
+from pydantic import BaseModel
 
 from routing_chat_model import AllModelsFailedError, StreamInterruptedError
 from routing_chat_model.langchain import RoutingChatModel
 from routing_chat_model.testing import ScriptedChatModel
-from tests.support.openai_server import OpenAIServer
+from tests.support.openai_server import OpenAIServer, Reply, ToolCall
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +86,13 @@ class TokenRecorder(BaseCallbackHandler):
         self.ends = 0
         self.errors: list[BaseException] = []
 
-    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID, **kw: Any) -> None:
+    def on_chat_model_start(
+        self, serialized: Any, messages: Any, *, run_id: UUID, **kw: Any
+    ) -> None:
         self.starts.append(run_id)
 
-    def on_llm_new_token(self, token: str, **kw: Any) -> None:
-        self.tokens.append(token)
+    def on_llm_new_token(self, token: Any, **kw: Any) -> None:
+        self.tokens.append(str(token))
 
     def on_llm_end(self, response: Any, **kw: Any) -> None:
         self.ends += 1
@@ -192,7 +204,9 @@ def test_all_failing_raises_one_error_with_every_attempt_in_order(
     assert "sk-test" not in str(error)
 
 
-def test_fallbacks_setting_orders_the_attempts(primary: OpenAIServer, secondary: OpenAIServer) -> None:
+def test_fallbacks_setting_orders_the_attempts(
+    primary: OpenAIServer, secondary: OpenAIServer
+) -> None:
     router = RoutingChatModel(
         models={
             "primary": openai_child(primary, "gpt-4o-mini"),
@@ -212,11 +226,51 @@ def test_fallbacks_setting_orders_the_attempts(primary: OpenAIServer, secondary:
     ]
 
 
+@pytest.mark.parametrize(
+    ("error", "falls_back"),
+    [
+        (ModelRateLimitError("429"), True),
+        (ModelAPIError("503"), True),
+        (ModelConnectionError("reset"), True),
+        (ModelTimeoutError("slow"), True),
+        (ModelAuthenticationError("401"), False),
+    ],
+)
+def test_langchain_core_standard_errors_follow_the_policy(
+    error: Exception, falls_back: bool
+) -> None:
+    """langchain-core's provider-neutral errors, raised without any provider SDK base class."""
+    secondary = ScriptedChatModel(model="fake-secondary")
+    router = RoutingChatModel(
+        models={
+            "primary": ScriptedChatModel(model="fake-primary", errors=[error]),
+            "secondary": secondary,
+        }
+    )
+    if falls_back:
+        assert router.invoke("hi").content == "[fake-secondary] hi"
+    else:
+        with pytest.raises(type(error)):
+            router.invoke("hi")
+        assert secondary.calls == []
+    narrowed = RoutingChatModel(
+        models={"primary": ScriptedChatModel(model="p", errors=[error]), "secondary": secondary},
+        fallback_on=["connection"],
+    )
+    with (
+        pytest.raises(type(error)) if not isinstance(error, ModelConnectionError) else nullcontext()
+    ):
+        narrowed.invoke("hi")
+
+
 def test_programming_errors_propagate_unchanged_without_fallback() -> None:
     bug = TypeError("a bug in the model wrapper")
     secondary = ScriptedChatModel(model="fake-secondary")
     router = RoutingChatModel(
-        models={"primary": ScriptedChatModel(model="fake-primary", errors=[bug]), "secondary": secondary}
+        models={
+            "primary": ScriptedChatModel(model="fake-primary", errors=[bug]),
+            "secondary": secondary,
+        }
     )
     with pytest.raises(TypeError) as info:
         router.invoke("hello")
@@ -226,6 +280,48 @@ def test_programming_errors_propagate_unchanged_without_fallback() -> None:
     with pytest.raises(TypeError):
         run(router.ainvoke("hello"))
     assert secondary.calls == []
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+class Joke(BaseModel):
+    setup: str
+    punchline: str
+
+
+def test_tools_reach_each_provider_in_its_own_format_and_survive_fallback(
+    router: RoutingChatModel, primary: OpenAIServer, secondary: OpenAIServer
+) -> None:
+    primary.fail_next(429)
+    secondary.reply_next(Reply(tool_calls=(ToolCall("add", '{"a": 2, "b": 3}', id="c1"),)))
+    message = router.bind_tools([add], tool_choice="any").invoke("add 2 and 3")
+    assert [(c["name"], c["args"], c["id"]) for c in message.tool_calls] == [
+        ("add", {"a": 2, "b": 3}, "c1")
+    ]
+    for server in (primary, secondary):
+        [request] = server.requests_to("chat/completions")
+        assert request.body["tool_choice"] == "required"  # ChatOpenAI's own translation of "any"
+        assert [t["function"]["name"] for t in request.body["tools"]] == ["add"]
+        assert not {"routing_route", "tool_bind_kwargs"} & set(request.body)
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_json_schema_structured_output_falls_back(
+    router: RoutingChatModel, primary: OpenAIServer, secondary: OpenAIServer, use_async: bool
+) -> None:
+    primary.fail_next(503)
+    secondary.reply_next('{"setup": "why", "punchline": "because"}')
+    structured = router.with_structured_output(Joke, method="json_schema", include_raw=True)
+    out = run(structured.ainvoke("a joke")) if use_async else structured.invoke("a joke")
+    assert out["parsed"] == Joke(setup="why", punchline="because")
+    routing = out["raw"].response_metadata["routing"]
+    assert [a["route"] for a in routing["attempts"]] == ["primary", "secondary"]
+    body = secondary.requests_to("chat/completions")[0].body
+    assert body["response_format"]["json_schema"]["name"] == "Joke"
 
 
 # -- streaming ---------------------------------------------------------------------------------

@@ -8,15 +8,23 @@ input. Children are `ScriptedChatModel`s whose answers name the model that wrote
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import pytest
+from langchain_core.caches import InMemoryCache
 from langchain_core.callbacks import BaseCallbackHandler, get_usage_metadata_callback
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    ToolMessage,
+)
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.rate_limiters import BaseRateLimiter
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
 from pydantic import BaseModel
@@ -89,8 +97,8 @@ class Recorder(BaseCallbackHandler):
     def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kw: Any) -> None:
         self.events.append((name, data, run_id))
 
-    def on_llm_new_token(self, token: str, **kw: Any) -> None:
-        self.tokens.append(token)
+    def on_llm_new_token(self, token: Any, **kw: Any) -> None:
+        self.tokens.append(str(token))
 
     def on_llm_end(self, response: Any, **kw: Any) -> None:
         self.ends += 1
@@ -118,7 +126,8 @@ async def test_chain_ainvoke_astream_and_abatch() -> None:
     assert len(pieces) > 1 and "".join(pieces) == "[fake-beta] prove it now"
     out = await chain.abatch([{"question": "hi"}, {"question": "a theorem"}])
     assert out == ["[fake-alpha] hi", "[fake-beta] a theorem"]
-    assert all(call.stream for call in child(router, "beta").calls[1:2])
+    # only astream streamed from the child; ainvoke and abatch made whole calls
+    assert [call.stream for call in child(router, "beta").calls] == [False, True, False]
 
 
 def test_chain_stream_and_batch() -> None:
@@ -135,11 +144,16 @@ def test_chain_stream_and_batch() -> None:
 def test_decision_is_in_response_metadata_with_the_fixed_keys() -> None:
     message = make_router().invoke("prove it")
     routing = message.response_metadata["routing"]
-    assert DECISION_KEYS <= set(routing)
+    assert set(routing) >= DECISION_KEYS
     assert routing["route"] == "beta" and routing["selector"] == "rules"
     assert routing["reason"] == "rule[0]" and isinstance(routing["scores"], dict)
     assert routing["attempts"] == [
-        {"route": "beta", "error": None, "error_kind": None, "latency_ms": pytest.approx(0, abs=1e4)}
+        {
+            "route": "beta",
+            "error": None,
+            "error_kind": None,
+            "latency_ms": pytest.approx(0, abs=1e4),
+        }
     ]
     assert isinstance(routing["latency_ms"], float) and routing["latency_ms"] >= 0
 
@@ -181,7 +195,7 @@ def check_events(events: list[dict[str, Any]], routes: list[str]) -> None:
     assert sorted(e["data"]["route"] for e in custom) == sorted(routes)
     assert {e["run_id"] for e in custom} == set(starts) and len(starts) == len(routes)
     for event in custom:
-        assert DECISION_KEYS <= set(event["data"])
+        assert set(event["data"]) >= DECISION_KEYS
         output = ends[event["run_id"]]["data"]["output"]
         assert output.response_metadata["routing"]["route"] == event["data"]["route"]
         metadata = starts[event["run_id"]]["metadata"]
@@ -211,7 +225,7 @@ async def test_one_event_per_call_in_batch_and_invoke_inside_a_chain() -> None:
     router = make_router()
     batch = RunnableLambda(lambda xs: router.batch(xs), afunc=lambda xs: router.abatch(xs))
     check_events(await events_of(batch, ["hi", "prove it", "ok"]), ["alpha", "beta", "alpha"])
-    sync_invoke = RunnableLambda(lambda x: router.invoke(x))
+    sync_invoke: RunnableLambda[str, AIMessage] = RunnableLambda(lambda x: router.invoke(x))
     check_events(await events_of(sync_invoke, "a theorem"), ["beta"])
 
 
@@ -221,7 +235,7 @@ def test_a_callback_handler_sees_the_event_under_the_router_run(method: str) -> 
     recorder = Recorder()
     config: Any = {"callbacks": [recorder]}
 
-    async def run_async() -> list[BaseMessage]:
+    async def run_async() -> list[AIMessage]:
         if method == "ainvoke":
             return [await router.ainvoke("prove it", config)]
         if method == "astream":
@@ -229,7 +243,7 @@ def test_a_callback_handler_sees_the_event_under_the_router_run(method: str) -> 
         return await router.abatch(["prove it", "hi"], config)
 
     if method == "invoke":
-        outputs: list[BaseMessage] = [router.invoke("prove it", config)]
+        outputs: list[AIMessage] = [router.invoke("prove it", config)]
     elif method == "stream":
         outputs = [merged(list(router.stream("prove it", config)))]
     elif method == "batch":
@@ -255,7 +269,9 @@ def test_no_event_when_turned_off() -> None:
 
 def test_stream_tokens_reach_callbacks_once() -> None:
     recorder = Recorder()
-    text = "".join(str(c.content) for c in make_router().stream("one two", {"callbacks": [recorder]}))
+    text = "".join(
+        str(c.content) for c in make_router().stream("one two", {"callbacks": [recorder]})
+    )
     assert "".join(recorder.tokens) == text == "[fake-alpha] one two"
 
 
@@ -265,7 +281,7 @@ def test_stream_tokens_reach_callbacks_once() -> None:
 def expected_usage(prompt: str) -> dict[str, int]:
     usage = ScriptedChatModel(model="gpt-4o-mini").invoke(prompt).usage_metadata
     assert usage is not None
-    return {k: usage[k] for k in ("input_tokens", "output_tokens", "total_tokens")}  # type: ignore[literal-required]
+    return {k: usage[k] for k in ("input_tokens", "output_tokens", "total_tokens")}
 
 
 @pytest.mark.parametrize("method", ["invoke", "stream", "ainvoke", "astream"])
@@ -288,7 +304,7 @@ def test_usage_is_counted_once(method: str) -> None:
     want = expected_usage(prompt)
     assert callback.usage_metadata == {"gpt-4o-mini": want}
     assert message.usage_metadata is not None
-    assert {k: message.usage_metadata[k] for k in want} == want  # type: ignore[literal-required]
+    assert {k: v for k, v in message.usage_metadata.items() if k in want} == want
     routing = message.response_metadata["routing"]
     assert (routing["input_tokens"], routing["output_tokens"]) == (
         want["input_tokens"],
@@ -327,9 +343,14 @@ def test_cost_from_a_price_override_and_none_when_unknown() -> None:
 
 
 def test_tools_go_only_to_tool_capable_models() -> None:
-    router = make_router(alpha=ScriptedChatModel(model="fake-alpha", profile={"tool_calling": False}))
+    router = make_router(
+        alpha=ScriptedChatModel(model="fake-alpha", profile={"tool_calling": False})
+    )
     message = router.bind_tools([add]).invoke("please add 2 and 3")
-    assert message.tool_calls[0]["name"] == "add" and message.tool_calls[0]["args"] == {"a": 2, "b": 3}
+    assert message.tool_calls[0]["name"] == "add" and message.tool_calls[0]["args"] == {
+        "a": 2,
+        "b": 3,
+    }
     assert message.response_metadata["routing"]["route"] == "beta"
     assert message.response_metadata["routing"]["candidates"] == ["beta"]
     assert child(router, "alpha").calls == []
@@ -349,9 +370,20 @@ def test_no_tool_capable_model_is_a_clear_error_before_any_call() -> None:
     assert child(router, "alpha").calls == child(router, "beta").calls == []
 
 
+def test_images_go_only_to_models_that_take_images() -> None:
+    router = make_router(beta=ScriptedChatModel(model="fake-beta", profile={"image_inputs": True}))
+    image = {"type": "image", "base64": "iVBORw0KGgo=", "mime_type": "image/png"}
+    message = router.invoke([HumanMessage([{"type": "text", "text": "describe this"}, image])])
+    assert message.content == "[fake-beta] describe this"  # the selector's default is alpha
+    assert child(router, "alpha").calls == []
+
+
 def test_capabilities_override_the_profile() -> None:
     router = make_router(capabilities={"alpha": {"tool_calling": False}})
-    assert router.bind_tools([add]).invoke("add 1 and 2").response_metadata["routing"]["route"] == "beta"
+    assert (
+        router.bind_tools([add]).invoke("add 1 and 2").response_metadata["routing"]["route"]
+        == "beta"
+    )
 
 
 @pytest.mark.parametrize("streamed", [False, True])
@@ -360,11 +392,12 @@ def test_tool_results_go_back_to_the_model_that_called_the_tool(streamed: bool) 
     tools_router = router.bind_tools([add])
     question = HumanMessage("please add 2 and 3")
     if streamed:
-        call = merged(list(tools_router.stream([question], model="alpha")))
+        chunks = cast("list[AIMessageChunk]", list(tools_router.stream([question], model="alpha")))
+        whole = merged(chunks)
         call = AIMessage(
-            content=call.content,
-            tool_calls=call.tool_calls,
-            response_metadata=call.response_metadata,
+            content=whole.content,
+            tool_calls=whole.tool_calls,
+            response_metadata=whole.response_metadata,
         )
     else:
         call = tools_router.invoke([question], model="alpha")
@@ -405,9 +438,24 @@ def test_structured_output(method: str, use_async: bool) -> None:
         joke = structured.invoke(prompt, config)
     assert joke == Joke(setup="why", punchline="because")
     assert len(recorder.starts) == 1
-    assert [(name, data["route"]) for name, data, _ in recorder.events] == [("routing_decision", "beta")]
+    assert [(name, data["route"]) for name, data, _ in recorder.events] == [
+        ("routing_decision", "beta")
+    ]
     assert recorder.starts[0][1]["routing_route"] == "beta"
     assert child(router, "alpha").calls == []
+
+
+@pytest.mark.parametrize("method", ["function_calling", "json_schema"])
+def test_structured_output_strict_reaches_the_child(method: str) -> None:
+    router = make_router()
+    router.with_structured_output(Joke, method=method, strict=True).invoke("'a' 'b'")
+    kwargs = child(router, "alpha").calls[-1].kwargs
+    spec = (
+        kwargs["tools"][0]["function"]
+        if method == "function_calling"
+        else kwargs["response_format"]["json_schema"]
+    )
+    assert spec["strict"] is True
 
 
 @pytest.mark.parametrize("method", ["function_calling", "json_schema", "json_mode"])
@@ -466,13 +514,16 @@ def test_router_settings_reach_the_chosen_model() -> None:
     call = child(router, "alpha").calls[-1]
     assert call.kwargs["temperature"] == 0.2 and call.kwargs["max_tokens"] == 7
     assert call.stop == ["STOP"]
+    no_stop = make_router(stop=[])  # LangChain's "no stop sequences": nothing is sent
+    no_stop.invoke("hi")
+    assert child(no_stop, "alpha").calls[-1].stop is None
 
 
 class NoStreaming(ScriptedChatModel):
     """A provider integration that implements only `_generate`."""
 
-    _stream = BaseChatModel._stream  # type: ignore[assignment]
-    _astream = BaseChatModel._astream  # type: ignore[assignment]
+    _stream = BaseChatModel._stream
+    _astream = BaseChatModel._astream
 
 
 @pytest.mark.parametrize(
@@ -499,7 +550,7 @@ def test_a_child_that_does_not_stream_answers_in_one_chunk(alpha: ScriptedChatMo
 class AsyncStreamingOnly(ScriptedChatModel):
     """A provider integration that streams natively in async code only."""
 
-    _stream = BaseChatModel._stream  # type: ignore[assignment]
+    _stream = BaseChatModel._stream
 
 
 def test_a_child_streaming_only_in_async_code_streams_there_and_answers_whole_in_sync() -> None:
@@ -513,6 +564,40 @@ def test_a_child_streaming_only_in_async_code_streams_there_and_answers_whole_in
     streamed = asyncio.run(collect())
     assert len(streamed) > 2 and merged(streamed).content == "[fake-alpha] one two three"
     assert [call.stream for call in alpha.calls] == [False, True]
+
+
+def test_router_cache_keys_include_the_route() -> None:
+    router = make_router(cache=InMemoryCache())
+    first = router.invoke("hello cache")
+    again = router.invoke("hello cache")
+    assert again.content == first.content and len(child(router, "alpha").calls) == 1
+    forced = router.invoke("hello cache", model="beta")  # same prompt, another route: no hit
+    assert forced.content == "[fake-beta] hello cache"
+
+
+class CountingLimiter(BaseRateLimiter):
+    def __init__(self) -> None:
+        self.acquired = 0
+
+    def acquire(self, *, blocking: bool = True) -> bool:
+        self.acquired += 1
+        return True
+
+    async def aacquire(self, *, blocking: bool = True) -> bool:
+        self.acquired += 1
+        return True
+
+
+def test_the_chosen_childs_rate_limiter_is_honoured() -> None:
+    alpha_limiter, beta_limiter = CountingLimiter(), CountingLimiter()
+    router = make_router(
+        alpha=ScriptedChatModel(model="fake-alpha", rate_limiter=alpha_limiter),
+        beta=ScriptedChatModel(model="fake-beta", rate_limiter=beta_limiter),
+    )
+    router.invoke("hi")
+    list(router.stream("hi"))
+    asyncio.run(router.ainvoke("hi"))
+    assert (alpha_limiter.acquired, beta_limiter.acquired) == (3, 0)
 
 
 def test_streaming_flag_makes_invoke_stream_from_the_child() -> None:
@@ -529,7 +614,11 @@ def test_streaming_flag_makes_invoke_stream_from_the_child() -> None:
     [
         ({"models": {}}, "models", "at least one model"),
         ({"default": "gamma"}, "default", "name of the model"),
-        ({"selector": RuleSelector([Rule(route="gamma", keywords=["x"])])}, "gamma", "add the model"),
+        (
+            {"selector": RuleSelector([Rule(route="gamma", keywords=["x"])])},
+            "gamma",
+            "add the model",
+        ),
         ({"fallbacks": ["beta", "beta"]}, "fallbacks", "twice"),
         ({"fallbacks": ["gamma"]}, "fallbacks", "unknown model"),
         ({"fallbacks": {"alpha": ["alpha"]}}, "fallbacks['alpha']", "remove it"),
@@ -581,7 +670,9 @@ def test_empty_message_list_fails_before_any_model_call(method: str) -> None:
 
 
 def test_profile_reflects_what_the_children_can_serve() -> None:
-    router = make_router(alpha=ScriptedChatModel(model="fake-alpha", profile={"image_inputs": True}))
+    router = make_router(
+        alpha=ScriptedChatModel(model="fake-alpha", profile={"image_inputs": True})
+    )
     assert router.profile is not None
     assert router.profile.get("tool_calling") is True and router.profile.get("image_inputs") is True
     mixed = make_router(beta=ScriptedChatModel(model="fake-beta", provider="other"))

@@ -39,7 +39,12 @@ def test_decision_is_frozen_and_round_trips_through_json() -> None:
         decision.route = "x"  # type: ignore[misc]
     data = json.loads(json.dumps(decision.to_dict()))
     assert data["attempts"] == [
-        {"route": "strong", "error": "RateLimitError", "error_kind": "rate_limit", "latency_ms": 1.0},
+        {
+            "route": "strong",
+            "error": "RateLimitError",
+            "error_kind": "rate_limit",
+            "latency_ms": 1.0,
+        },
         {"route": "mid", "error": None, "error_kind": None, "latency_ms": None},
     ]
     assert RoutingDecision.from_dict(data) == decision

@@ -23,7 +23,7 @@ from routing_chat_model.router import Usage
 if TYPE_CHECKING:
     from routing_chat_model.langchain.chat_model import RoutingChatModel
 
-__all__ = ["agenerate", "astream", "complete", "generate", "stream"]
+__all__ = ["agenerate", "astream", "child_call", "complete", "generate", "stream"]
 
 _PRIVATE_KWARGS = ("model", "stream", "ls_structured_output_format")
 """Call kwargs meant for the router (or LangChain's tracing), never passed to a child."""

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.output_parsers.openai_tools import (
+    JsonOutputKeyToolsParser,
+    PydanticToolsParser,
+)
+from langchain_core.runnables import (
+    Runnable,
+    RunnableConfig,
+    RunnableLambda,
+    RunnableMap,
+    RunnablePassthrough,
+)
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_core.utils.pydantic import is_basemodel_subclass
 
 from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.langchain._convert import usage_of
@@ -18,7 +31,40 @@ from routing_chat_model.langchain._request import routing_request
 if TYPE_CHECKING:
     from routing_chat_model.langchain.chat_model import RoutingChatModel
 
-__all__ = ["structured_router"]
+__all__ = ["function_calling", "structured_router"]
+
+
+def function_calling(
+    owner: RoutingChatModel, schema: Any, *, include_raw: bool, strict: bool | None
+) -> Runnable[LanguageModelInput, Any]:
+    """Structured output as a forced tool call, through the router's own `bind_tools`.
+
+    LangChain's base implementation drops `strict`; here it reaches each child's `bind_tools`
+    (OpenAI's strict schema mode, for example), and only when the caller set it.
+    """
+    strict_kwargs = {} if strict is None else {"strict": strict}
+    llm = owner.bind_tools(
+        [schema],
+        tool_choice="any",
+        ls_structured_output_format={
+            "kwargs": {"method": "function_calling", **strict_kwargs},
+            "schema": schema,
+        },
+        **strict_kwargs,
+    )
+    parser: Runnable[Any, Any]
+    if isinstance(schema, type) and is_basemodel_subclass(schema):
+        parser = PydanticToolsParser(tools=[schema], first_tool_only=True)
+    else:
+        key_name = convert_to_openai_tool(schema)["function"]["name"]
+        parser = JsonOutputKeyToolsParser(key_name=key_name, first_tool_only=True)
+    if not include_raw:
+        return llm | parser
+    parse = RunnablePassthrough.assign(
+        parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
+    )
+    no_parse = RunnablePassthrough.assign(parsed=lambda _: None)
+    return RunnableMap(raw=llm) | parse.with_fallbacks([no_parse], exception_key="parsing_error")
 
 
 def structured_router(

@@ -38,9 +38,13 @@ from routing_chat_model.langchain._events import (
 )
 from routing_chat_model.langchain._request import ROUTE_KWARG, prepare
 from routing_chat_model.langchain._request import pending as prepared
-from routing_chat_model.langchain._settings import check_settings, model_capabilities, profile_of
+from routing_chat_model.langchain._settings import (
+    check_settings,
+    model_capabilities,
+    profile_of,
+)
 from routing_chat_model.langchain._stream import StreamRelay
-from routing_chat_model.langchain._structured import structured_router
+from routing_chat_model.langchain._structured import function_calling, structured_router
 from routing_chat_model.policy import FallbackPolicy
 from routing_chat_model.pricing import Pricing
 from routing_chat_model.request import RouteOn
@@ -89,8 +93,19 @@ class RoutingChatModel(BaseChatModel):
 
     Stream / async / batch: as any chat model; tokens stream from the chosen model.
 
+    Fallback: a rate limit, timeout, connection error or 5xx moves the call to the next model
+    (each tried at most once); other errors propagate at once; when all fail,
+    `AllModelsFailedError` holds every attempt's error. A stream falls back only before its
+    first chunk; a failure after it raises `StreamInterruptedError` (outputs are never spliced).
+
+    Watching decisions: `response_metadata["routing"]`, one `routing_decision` custom event per
+    call (`astream_events`, `BaseCallbackHandler.on_custom_event`), and run metadata
+    (`ls_model_name`/`ls_provider` of the chosen model, `routing_route`, `routing_selector`).
+
     Tool calling and structured output: `bind_tools` binds each child in its own format at call
-    time; `with_structured_output` supports function_calling, json_schema and json_mode.
+    time, and only tool-capable models are candidates; tool results go back to the model that
+    called the tools. `with_structured_output` supports function_calling, json_schema and
+    json_mode.
 
     Route override: `router.invoke(..., model="strong")` or
     `config={"configurable": {"route": "strong"}}`.
@@ -362,7 +377,7 @@ class RoutingChatModel(BaseChatModel):
     ) -> ChatResult:
         decision, ctx = self._take(messages, kwargs, run_manager)
         result, decision = _delegate.generate(
-            self, decision, messages, stop or self.stop, run_manager, kwargs
+            self, decision, messages, self._stop(stop), run_manager, kwargs
         )
         if self.emit_routing_event:
             dispatch_decision(self, decision, run_manager, ctx)
@@ -377,7 +392,7 @@ class RoutingChatModel(BaseChatModel):
     ) -> ChatResult:
         decision, ctx = await self._atake(messages, kwargs, run_manager)
         result, decision = await _delegate.agenerate(
-            self, decision, messages, stop or self.stop, run_manager, kwargs
+            self, decision, messages, self._stop(stop), run_manager, kwargs
         )
         if self.emit_routing_event:
             await adispatch_decision(self, decision, run_manager, ctx)
@@ -393,7 +408,7 @@ class RoutingChatModel(BaseChatModel):
         decision, ctx = self._take(messages, kwargs, run_manager)
         relay = self._relay()
         yield from _delegate.stream(
-            self, decision, messages, stop or self.stop, run_manager, kwargs, relay
+            self, decision, messages, self._stop(stop), run_manager, kwargs, relay
         )
         if relay.decision is not None and self.emit_routing_event:
             dispatch_decision(self, relay.decision, run_manager, ctx)
@@ -408,11 +423,15 @@ class RoutingChatModel(BaseChatModel):
         decision, ctx = await self._atake(messages, kwargs, run_manager)
         relay = self._relay()
         async for chunk in _delegate.astream(
-            self, decision, messages, stop or self.stop, run_manager, kwargs, relay
+            self, decision, messages, self._stop(stop), run_manager, kwargs, relay
         ):
             yield chunk
         if relay.decision is not None and self.emit_routing_event:
             await adispatch_decision(self, relay.decision, run_manager, ctx)
+
+    def _stop(self, stop: list[str] | None) -> list[str] | None:
+        """The call's stop sequences, else the router's; an empty list means none."""
+        return stop or self.stop or None
 
     def _relay(self) -> StreamRelay:
         return StreamRelay(lambda d, usage, name: _delegate.complete(self, d, usage, name))
@@ -432,7 +451,12 @@ class RoutingChatModel(BaseChatModel):
         model's `bind_tools` accepts). Other kwargs (`parallel_tool_calls`, `strict`,
         `response_format`...) are passed to the child's `bind_tools`.
         """
-        bind: dict[str, Any] = {"tools": [convert_to_openai_tool(tool) for tool in tools]}
+        # `strict` shapes the schema itself, and child `bind_tools` leave OpenAI-format dicts
+        # as they are, so it is applied here.
+        strict = kwargs.get("strict")
+        bind: dict[str, Any] = {
+            "tools": [convert_to_openai_tool(tool, strict=strict) for tool in tools]
+        }
         if tool_choice is not None:
             bind["tool_choice"] = tool_choice
         ls_format = kwargs.pop("ls_structured_output_format", None)
@@ -458,9 +482,9 @@ class RoutingChatModel(BaseChatModel):
         each model's own `with_structured_output(method=...)` answers, chosen per call.
         """
         if method == "function_calling":
-            if strict is not None:
-                kwargs["strict"] = strict
-            return super().with_structured_output(schema, include_raw=include_raw, **kwargs)
+            if kwargs:
+                raise ValueError(f"Received unsupported arguments {kwargs}")
+            return function_calling(self, schema, include_raw=include_raw, strict=strict)
         if method not in ("json_schema", "json_mode"):
             raise ValueError(
                 f"method={method!r} is not supported: use 'function_calling', 'json_schema' "

@@ -30,6 +30,17 @@ class ErrorKind(str, enum.Enum):
 
 _BY_NAME: tuple[tuple[str, ErrorKind], ...] = (
     # order matters: openai's APITimeoutError subclasses APIConnectionError
+    # langchain-core's provider-neutral errors (integrations raise subclasses of these)
+    ("ModelRateLimitError", ErrorKind.RATE_LIMIT),
+    ("ModelTimeoutError", ErrorKind.TIMEOUT),
+    ("ModelConnectionError", ErrorKind.CONNECTION),
+    ("ModelAPIError", ErrorKind.SERVER_ERROR),
+    ("ModelAuthenticationError", ErrorKind.CLIENT_ERROR),
+    ("ModelPermissionDeniedError", ErrorKind.CLIENT_ERROR),
+    ("ModelInvalidRequestError", ErrorKind.CLIENT_ERROR),
+    ("ModelNotFoundError", ErrorKind.CLIENT_ERROR),
+    ("ContextOverflowError", ErrorKind.CLIENT_ERROR),
+    # provider SDKs (openai, anthropic, mistral, google...)
     ("RateLimitError", ErrorKind.RATE_LIMIT),
     ("TooManyRequests", ErrorKind.RATE_LIMIT),
     ("ResourceExhausted", ErrorKind.RATE_LIMIT),
@@ -44,6 +55,10 @@ _BY_NAME: tuple[tuple[str, ErrorKind], ...] = (
     ("PermissionDeniedError", ErrorKind.CLIENT_ERROR),
     ("BadRequestError", ErrorKind.CLIENT_ERROR),
     ("NotFoundError", ErrorKind.CLIENT_ERROR),
+    # transports: httpx and forks of it (openai 3.x ships on httpx2) share these names
+    ("TimeoutException", ErrorKind.TIMEOUT),
+    ("NetworkError", ErrorKind.CONNECTION),
+    ("RemoteProtocolError", ErrorKind.CONNECTION),
 )
 
 
