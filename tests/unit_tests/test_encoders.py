@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
 import os
 import subprocess
@@ -444,6 +445,11 @@ def test_openai_encoder_builds_without_network_and_empty_batch_sends_nothing() -
 
     assert encoder.encode([]).shape == (0, 4)
     assert encoder.base_url == "http://127.0.0.1:9/v1"
+
+
+def test_openai_encoder_survives_deepcopy() -> None:
+    encoder = OpenAICompatibleEncoder("http://127.0.0.1:9/v1", "m")
+    assert copy.deepcopy({"encoder": encoder})["encoder"] is encoder
 
 
 def test_openai_encoder_hides_url_credentials() -> None:

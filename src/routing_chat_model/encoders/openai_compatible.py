@@ -2,7 +2,9 @@
 
 Uses httpx directly, so no provider SDK is needed. Clients are created on first use, never when
 the encoder is built: a sync `httpx.Client` shared by threads, and one `httpx.AsyncClient` per
-event loop (an async client's connections belong to the loop that opened them).
+event loop (an async client's connections belong to the loop that opened them). Code that runs
+many short-lived loops (`asyncio.run` per call) should `await encoder.aclose()` before each loop
+ends; otherwise that loop's connections are only reclaimed by the garbage collector.
 
 The API key is kept as a `SecretStr` and is never put in a repr, a name or an error message;
 if a server echoes it back in an error body, it is masked before the message is raised.
@@ -355,6 +357,14 @@ class OpenAICompatibleEncoder:
             client = self._async_clients.pop(loop, None)
         if client is not None:
             await client.aclose()
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        # The settings never change and the clients are thread-safe, so copies (pydantic and
+        # LangChain deep-copy model fields) share this object instead of failing on its lock.
+        return self
 
     def __enter__(self) -> Self:
         return self
