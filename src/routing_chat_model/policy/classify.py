@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import enum
 
-import httpx
-
 __all__ = ["ErrorKind", "classify_error", "status_code_of"]
 
 
@@ -55,7 +53,8 @@ _BY_NAME: tuple[tuple[str, ErrorKind], ...] = (
     ("PermissionDeniedError", ErrorKind.CLIENT_ERROR),
     ("BadRequestError", ErrorKind.CLIENT_ERROR),
     ("NotFoundError", ErrorKind.CLIENT_ERROR),
-    # transports: httpx and forks of it (openai 3.x ships on httpx2) share these names
+    # transports, by name so that no HTTP client is imported: httpx and its forks (openai 3.x
+    # ships on httpx2) share these names
     ("TimeoutException", ErrorKind.TIMEOUT),
     ("NetworkError", ErrorKind.CONNECTION),
     ("RemoteProtocolError", ErrorKind.CONNECTION),
@@ -106,8 +105,8 @@ def _classify_one(exc: BaseException) -> ErrorKind:
     status = status_code_of(exc)
     if status is not None and status >= 400:
         return _kind_of_status(status)
-    if isinstance(exc, (TimeoutError, asyncio.TimeoutError, httpx.TimeoutException)):
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         return ErrorKind.TIMEOUT
-    if isinstance(exc, (ConnectionError, httpx.NetworkError, httpx.RemoteProtocolError)):
+    if isinstance(exc, ConnectionError):
         return ErrorKind.CONNECTION
     return ErrorKind.OTHER
