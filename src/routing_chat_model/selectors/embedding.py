@@ -148,9 +148,7 @@ class EmbeddingSelector:
 
     def _build(self, vectors: object) -> _Index:
         flat = [text for examples in self._examples for text in examples]
-        matrix = _normalise(
-            check_vectors(vectors, len(flat), self.encoder.name), self.encoder.name
-        )
+        matrix = _normalise(check_vectors(vectors, len(flat), self.encoder.name), self.encoder.name)
         return _Index(matrix, [len(e) for e in self._examples], self.top_k)
 
     def _ensure_index(self) -> _Index:
