@@ -31,7 +31,6 @@ __all__ = [
     "machine_info",
     "print_table",
     "summarize",
-    "time_each",
     "write_json",
 ]
 
@@ -143,21 +142,6 @@ def summarize(samples_ns: Sequence[int]) -> dict[str, float]:
         "p99_us": round(float(p99), 3),
         "max_us": round(float(arr.max()), 3),
     }
-
-
-def time_each(fn: Callable[[], object], iterations: int, warmup: int) -> list[int]:
-    """Call `fn` `warmup` times untimed, then `iterations` times, timing each call (ns)."""
-    for _ in range(warmup):
-        fn()
-    gc.collect()
-    clock = time.perf_counter_ns
-    samples: list[int] = []
-    append = samples.append
-    for _ in range(iterations):
-        start = clock()
-        fn()
-        append(clock() - start)
-    return samples
 
 
 def interleaved(

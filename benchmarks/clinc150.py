@@ -43,6 +43,7 @@ from _bench import (
     write_json,
 )
 from routing_chat_model import EmbeddingSelector, Router, RoutingRequest, Turn
+from routing_chat_model.encoders import WordLlamaEncoder
 from routing_chat_model.selectors import Aggregation
 
 __all__ = ["Example", "load_split", "main", "subsample"]
@@ -144,20 +145,32 @@ class _Run:
 
 
 def _router(
-    routes: dict[str, list[str]], aggregation: Aggregation, k: int, threshold: float | None
+    routes: dict[str, list[str]],
+    aggregation: Aggregation,
+    k: int,
+    threshold: float | None,
+    dim: int,
 ) -> Router:
-    selector = EmbeddingSelector(routes, threshold=threshold, aggregation=aggregation, top_k=k)
+    # dim 256 is exactly the default encoder (encoder=None); smaller widths are its prefixes.
+    encoder = None if dim == 256 else WordLlamaEncoder(dim=dim)
+    selector = EmbeddingSelector(
+        routes, encoder, threshold=threshold, aggregation=aggregation, top_k=k
+    )
     selector.warm()
     return Router([*routes, FALLBACK], selector=selector, default=FALLBACK)
 
 
 def run_selector(
-    routes: dict[str, list[str]], val: Sequence[Example], setting: str, threshold: float | None
+    routes: dict[str, list[str]],
+    val: Sequence[Example],
+    setting: str,
+    threshold: float | None,
+    dim: int = 256,
 ) -> _Run:
     """Route every val row through `Router.decide`, timing each decision."""
     aggregation, k = parse_setting(setting)
     start = time.perf_counter()
-    router = _router(routes, aggregation, k, threshold)
+    router = _router(routes, aggregation, k, threshold, dim)
     build_s = time.perf_counter() - start
     requests = [RoutingRequest.from_turns([Turn("user", row.text)]) for row in val]
     predicted, best, latency = [], [], []
@@ -277,6 +290,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the subsampling")
     parser.add_argument(
+        "--dim",
+        type=int,
+        choices=(64, 128, 256),
+        default=256,
+        help="WordLlama width (256 = the default encoder; 128/64 are faster, less accurate)",
+    )
+    parser.add_argument(
         "--aggregations",
         default="top_k:1,top_k:3,top_k:5,top_k:10,max,centroid",
         help="comma-separated settings: top_k:K, max, centroid",
@@ -318,14 +338,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     runs: dict[str, _Run] = {}
     for setting in args.settings:
-        runs[setting] = run_selector(routes, val, setting, None)
+        runs[setting] = run_selector(routes, val, setting, None, args.dim)
         results[setting] = evaluate(runs[setting], gold)
     _print_results(results, per_route)
 
     # Check the sweep against a selector that really has the threshold (default setting).
     check_setting = DEFAULT_SETTING if DEFAULT_SETTING in results else args.settings[0]
     point = results[check_setting]["best_balanced"] or results[check_setting]["sweep"][10]
-    real = run_selector(routes, val, check_setting, point["threshold"])
+    real = run_selector(routes, val, check_setting, point["threshold"], args.dim)
     in_scope = gold != OOS
     real_acc = float((real.predicted == gold)[in_scope].mean()) if in_scope.any() else None
     real_oos = float((real.predicted == FALLBACK)[~in_scope].mean()) if (~in_scope).any() else None
@@ -348,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         small = subsample(train, size, args.seed)
         row: dict[str, Any] = {"examples_per_route": size, "accuracy": {}, "p50_us": {}}
         for setting in args.settings:
-            res = evaluate(run_selector(small, val, setting, None), gold)
+            res = evaluate(run_selector(small, val, setting, None, args.dim), gold)
             row["accuracy"][setting] = res["no_threshold"]["in_scope_accuracy"]
             row["p50_us"][setting] = res["latency"]["p50_us"]
         sizes.append(row)
@@ -393,7 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "val_rows": len(val),
             "val_in_scope": int(in_scope.sum()),
             "val_oos": int((~in_scope).sum()),
-            "encoder": "default (WordLlama l2_supercat, 256 dims)",
+            "encoder": f"WordLlama l2_supercat, {args.dim} dims"
+            + (" (the default encoder)" if args.dim == 256 else ""),
             "default_route": FALLBACK,
         },
         "results": results,

@@ -8,6 +8,9 @@ Two selectors, as a user would configure them:
   with unique queries (every call embeds its text) and repeated queries (LRU cache hits)
   reported separately.
 
+`select` and `decide` (and, for the embedding selector, the bare `encode`) are timed A/B-style,
+alternating call by call, so machine drift affects them alike.
+
 Targets (issue 2): rules <= 50 us p50, embedding <= 1 ms p50 (unique queries) on a 2-core box.
 
 Run from the repo root: `python benchmarks/decision_latency.py [--iterations N] [--out PATH]`.
@@ -26,11 +29,11 @@ from typing import Any
 from _bench import (
     default_out,
     fmt_us,
+    interleaved,
     load_average,
     machine_info,
     print_table,
     summarize,
-    time_each,
     write_json,
 )
 from routing_chat_model import EmbeddingSelector, Router, RoutingRequest, Rule, RuleSelector, Turn
@@ -270,10 +273,11 @@ def bench_rules(iterations: int, warmup: int) -> list[dict[str, Any]]:
         def decide(nxt: Callable[[], RoutingRequest] = decide_next) -> object:
             return router.decide(nxt())
 
-        samples = time_each(select, iterations, warmup)
-        rows.append(_row("rules select", "rules", "select", queries, samples, None))
-        samples = time_each(decide, iterations, warmup)
-        rows.append(_row("rules decide", "rules", "decide", queries, samples, RULE_TARGET_US))
+        samples = interleaved({"select": select, "decide": decide}, iterations, warmup)
+        rows.append(_row("rules select", "rules", "select", queries, samples["select"], None))
+        rows.append(
+            _row("rules decide", "rules", "decide", queries, samples["decide"], RULE_TARGET_US)
+        )
     return rows
 
 
@@ -281,51 +285,52 @@ def bench_embedding(iterations: int, warmup: int) -> list[dict[str, Any]]:
     """Embedding selector with the default encoder: unique (cache miss) vs repeated queries."""
     selector = EmbeddingSelector(EMBEDDING_ROUTES).warm()
     router = Router(MODELS, selector=selector, default="fast")
+    encoder = selector.encoder
     per = iterations + warmup
     pool = unique_queries(3 * per)
-    encode_texts, select_texts, decide_texts = (pool[i * per : (i + 1) * per] for i in range(3))
-    encoder = selector.encoder
-    rows = []
-
-    texts = iter(encode_texts)
-    samples = time_each(lambda: encoder.encode([next(texts)]), iterations, warmup)
-    rows.append(_row("encoder.encode (1 text)", "embedding", "encode", "unique", samples, None))
-
-    reqs = iter([_request(t) for t in select_texts])
-    samples = time_each(lambda: selector.select(next(reqs), MODELS), iterations, warmup)
-    rows.append(_row("embedding select", "embedding", "select", "unique", samples, None))
-    reqs = iter([_request(t) for t in decide_texts])
-    samples = time_each(lambda: router.decide(next(reqs)), iterations, warmup)
-    rows.append(
-        _row("embedding decide", "embedding", "decide", "unique", samples, EMBEDDING_TARGET_US)
+    texts = iter(pool[:per])
+    select_reqs = iter([_request(t) for t in pool[per : 2 * per]])
+    decide_reqs = iter([_request(t) for t in pool[2 * per :]])
+    unique = interleaved(
+        {
+            "encode": lambda: encoder.encode([next(texts)]),
+            "select": lambda: selector.select(next(select_reqs), MODELS),
+            "decide": lambda: router.decide(next(decide_reqs)),
+        },
+        iterations,
+        warmup,
     )
-
-    repeated = [_request(t) for t in decide_texts[:16]]
+    repeated = [_request(t) for t in pool[:16]]
     for request in repeated:  # fill the cache
         router.decide(request)
-    nxt = _cycle(repeated)
-    samples = time_each(lambda: selector.select(nxt(), MODELS), iterations, warmup)
-    rows.append(_row("embedding select", "embedding", "select", "repeated (cached)", samples, None))
-    nxt = _cycle(repeated)
-    samples = time_each(lambda: router.decide(nxt()), iterations, warmup)
-    rows.append(
-        _row(
-            "embedding decide",
-            "embedding",
-            "decide",
-            "repeated (cached)",
-            samples,
-            EMBEDDING_TARGET_US,
-        )
+    select_next, decide_next = _cycle(repeated), _cycle(repeated)
+    cached = interleaved(
+        {
+            "select": lambda: selector.select(select_next(), MODELS),
+            "decide": lambda: router.decide(decide_next()),
+        },
+        iterations,
+        warmup,
     )
-    return rows
+    target = EMBEDDING_TARGET_US
+    return [
+        _row("encoder.encode (1 text)", "embedding", "encode", "unique", unique["encode"], None),
+        _row("embedding select", "embedding", "select", "unique", unique["select"], None),
+        _row("embedding decide", "embedding", "decide", "unique", unique["decide"], target),
+        _row(
+            "embedding select", "embedding", "select", "repeated (cached)", cached["select"], None
+        ),
+        _row(
+            "embedding decide", "embedding", "decide", "repeated (cached)", cached["decide"], target
+        ),
+    ]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--iterations", type=int, default=5000, help="timed calls per row")
-    parser.add_argument("--warmup", type=int, default=500, help="untimed calls before each row")
+    parser.add_argument("--warmup", type=int, default=500, help="untimed rounds before each case")
     parser.add_argument(
         "--out", type=Path, default=default_out("decision_latency"), help="JSON output path"
     )
