@@ -88,6 +88,56 @@ class Rule:
         )
 
 
+def _keyword_regex(keywords: Sequence[str]) -> re.Pattern[str]:
+    """Any of `keywords` (lowercased) not followed by a word character.
+
+    The "not preceded by a word character" half is checked by `_find_word`: a lookbehind at
+    the start of the pattern stops the regex engine from scanning for the literals quickly,
+    which doubles the cost on long prompts.
+    """
+    alternatives = sorted({k.strip().lower() for k in keywords}, key=len, reverse=True)
+    return re.compile("(?:" + "|".join(map(re.escape, alternatives)) + ")(?!\\w)")
+
+
+_WORD_CHAR = re.compile(r"\w")
+
+
+def _find_word(regex: re.Pattern[str], text: str) -> bool:
+    """Whether `regex` matches a whole word (or symbol run) of `text`."""
+    start = 0
+    while (found := regex.search(text, start)) is not None:
+        at = found.start()
+        if at == 0 or _WORD_CHAR.match(text, at - 1) is None:
+            return True
+        start = at + 1
+    return False
+
+
+class _Text:
+    """The routing text of one request, lowercased once, and whether any keyword occurs."""
+
+    __slots__ = ("_any", "_lower", "prefilter", "source")
+
+    def __init__(self, source: str, prefilter: re.Pattern[str] | None) -> None:
+        self.source = source
+        self.prefilter = prefilter
+        self._lower: str | None = None
+        self._any: bool | None = None
+
+    @property
+    def lower(self) -> str:
+        if self._lower is None:
+            self._lower = self.source.lower()
+        return self._lower
+
+    def has_keyword(self, regex: re.Pattern[str]) -> bool:
+        # One scan for every rule's keywords first: a prompt that holds none of them (the
+        # common case) then costs one pass, however many keyword rules there are.
+        if self._any is None:
+            self._any = self.prefilter is not None and _find_word(self.prefilter, self.lower)
+        return self._any and _find_word(regex, self.lower)
+
+
 class _CompiledRule:
     """A rule with its regexes compiled once, for a cheap `matches`."""
 
@@ -96,18 +146,11 @@ class _CompiledRule:
     def __init__(self, rule: Rule, index: int) -> None:
         self.rule = rule
         self.label = rule.name or f"rule[{index}]"
-        self.keywords = (
-            re.compile(
-                "(?<!\\w)(?:" + "|".join(re.escape(k.strip()) for k in rule.keywords) + ")(?!\\w)",
-                re.IGNORECASE,
-            )
-            if rule.keywords
-            else None
-        )
+        self.keywords = _keyword_regex(rule.keywords) if rule.keywords else None
         pattern = rule.pattern
         self.pattern = re.compile(pattern, re.IGNORECASE) if isinstance(pattern, str) else pattern
 
-    def matches(self, request: RoutingRequest) -> bool:
+    def matches(self, request: RoutingRequest, text: _Text) -> bool:
         rule = self.rule
         if rule.has_tools is not None and rule.has_tools != request.has_tools:
             return False
@@ -118,7 +161,7 @@ class _CompiledRule:
         for key, value in rule.metadata.items():
             if key not in request.metadata or request.metadata[key] != value:
                 return False
-        if self.keywords is not None and self.keywords.search(request.text) is None:
+        if self.keywords is not None and not text.has_keyword(self.keywords):
             return False
         if self.pattern is not None and self.pattern.search(request.text) is None:
             return False
@@ -156,6 +199,8 @@ class RuleSelector:
                 )
         self.rules: tuple[Rule, ...] = tuple(rules)
         self._compiled = tuple(_CompiledRule(rule, i) for i, rule in enumerate(rules))
+        every_keyword = [k for rule in rules for k in rule.keywords]
+        self._prefilter = _keyword_regex(every_keyword) if every_keyword else None
 
     @property
     def route_names(self) -> frozenset[str]:
@@ -164,8 +209,9 @@ class RuleSelector:
 
     def select(self, request: RoutingRequest, candidates: Sequence[str]) -> Selection:
         """The first rule that matches and whose route is a candidate."""
+        text = _Text(request.text, self._prefilter)
         for compiled in self._compiled:
-            if compiled.rule.route in candidates and compiled.matches(request):
+            if compiled.rule.route in candidates and compiled.matches(request, text):
                 return Selection(route=compiled.rule.route, reason=compiled.label)
         return Selection(route=None, reason="no rule matched")
 
