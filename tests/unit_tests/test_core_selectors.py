@@ -282,3 +282,15 @@ def test_default_encoder_routes_real_prompts() -> None:
     assert sel.select(req("Prove that there are infinitely many primes"), ROUTES).route == "strong"
     assert sel.select(req("hello, how are you?"), ROUTES).route == "fast"
     assert "wordllama" in repr(sel)
+
+
+def test_keywords_of_different_rules_overlapping_in_the_text() -> None:
+    rules = RuleSelector(
+        [
+            Rule(route="strong", keywords=["prove"]),
+            Rule(route="fast", keywords=["approve", "that"]),
+        ]
+    )
+    assert rules.select(req("please approve"), ROUTES).route == "fast"  # "prove" is inside a word
+    assert rules.select(req("Approve and PROVE that"), ROUTES).route == "strong"
+    assert rules.select(req("xthat"), ROUTES).route is None
