@@ -53,7 +53,7 @@ DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "clinc150"
 FALLBACK = "fallback"
 OOS = "oos"
 TARGET_ACCURACY = 0.93
-DEFAULT_SETTING = "top_k:5"
+DEFAULT_SETTING = "top_k:3"
 SWEEP = tuple(round(0.05 * i, 2) for i in range(20))
 FINE = tuple(round(0.01 * i, 2) for i in range(100))
 

@@ -92,7 +92,7 @@ class EmbeddingSelector:
         *,
         thresholds: Mapping[str, float] | None = None,
         aggregation: Aggregation = "top_k",
-        top_k: int = 5,
+        top_k: int = 3,
         cache_size: int = 4096,
         max_chars: int = 4000,
     ) -> None:
