@@ -12,7 +12,14 @@ failure after it raises `StreamInterruptedError` (another model's text is never 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any, cast
 from uuid import UUID
 
@@ -25,6 +32,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
+from typing_extensions import Self
 
 from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.langchain import _delegate
@@ -149,10 +157,22 @@ class RoutingChatModel(BaseChatModel):
     def __init__(self, **kwargs: Any) -> None:
         check_settings(type(self), kwargs)
         super().__init__(**kwargs)
+        self._router = self._build_router()
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; with `update`, its routing is rebuilt (and checked) from the new settings."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            current = ("models", "route_on", "fallbacks", "capabilities")
+            check_settings(type(self), {**{k: getattr(copy, k) for k in current}, **update})
+            copy._router = copy._build_router()
+        return copy
+
+    def _build_router(self) -> Router:
         selector = self.selector
         if selector is None:
             selector = CallableSelector(lambda request: None, name="default")
-        self._router = Router(
+        return Router(
             list(self.models),
             selector=selector,
             default=self.default,

@@ -1,10 +1,11 @@
-"""Concurrent calls through one router: no cross-talk between requests (reliability L3, L6)."""
+"""One router, many calls: no cross-talk between concurrent calls, and copies that stay consistent."""
 
 from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 
 from routing_chat_model import Rule, RuleSelector
@@ -77,3 +78,15 @@ def test_sync_invoke_from_many_threads() -> None:
     assert recorder.events == recorder.started
     calls = {r: len(children[r].calls) for r in ROUTES}
     assert calls == {"alpha": 32, "beta": 32, "gamma": 32}
+
+
+def test_model_copy_with_update_rebuilds_the_routing() -> None:
+    router = make_router()
+    assert router.invoke("hello use-beta").response_metadata["routing"]["route"] == "beta"
+    copy = router.model_copy(update={"default": "gamma", "selector": None})
+    assert copy.invoke("hello use-beta").response_metadata["routing"]["route"] == "gamma"
+    assert router.invoke("hello use-beta").response_metadata["routing"]["route"] == "beta"
+    from routing_chat_model import RouteConfigError
+
+    with pytest.raises(RouteConfigError, match="default='ghost'"):
+        router.model_copy(update={"default": "ghost"})
