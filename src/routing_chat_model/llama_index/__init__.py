@@ -1,0 +1,15 @@
+"""LlamaIndex adapter: `RoutingChatModel` (a `FunctionCallingLLM`) and its instrumentation event."""
+
+from __future__ import annotations
+
+try:
+    import llama_index.core  # noqa: F401
+except ImportError as _import_error:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "routing_chat_model.llama_index needs llama-index-core, which is not installed. "
+        "Install it with: pip install 'routing-chat-model[llama-index]'"
+    ) from _import_error
+
+from routing_chat_model.llama_index.events import RoutingDecisionEvent
+
+__all__ = ["RoutingDecisionEvent"]
