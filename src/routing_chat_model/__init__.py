@@ -24,6 +24,7 @@ from routing_chat_model.router import ModelCapabilities, Router, Usage
 from routing_chat_model.selectors import (
     CallableSelector,
     EmbeddingSelector,
+    LearnedSelector,
     Rule,
     RuleSelector,
     Selection,
@@ -40,6 +41,7 @@ __all__ = [
     "EncoderError",
     "ErrorKind",
     "FallbackPolicy",
+    "LearnedSelector",
     "ModelCapabilities",
     "ModelPrice",
     "NoCandidateError",

@@ -230,6 +230,33 @@ def _demo_summary(result: DemoResult, colour: bool) -> list[str]:
     return lines
 
 
+# -- eval and calibrate (implemented in routing_chat_model.evaluation.commands) ---------------
+
+
+def _configure_eval(parser: argparse.ArgumentParser) -> None:
+    from routing_chat_model.evaluation.commands import configure_eval
+
+    configure_eval(parser)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from routing_chat_model.evaluation.commands import run_eval
+
+    return run_eval(args)
+
+
+def _configure_calibrate(parser: argparse.ArgumentParser) -> None:
+    from routing_chat_model.evaluation.commands import configure_calibrate
+
+    configure_calibrate(parser)
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from routing_chat_model.evaluation.commands import run_calibrate
+
+    return run_calibrate(args)
+
+
 # -- the command table -----------------------------------------------------------------------
 
 COMMANDS: tuple[Command, ...] = (
@@ -246,6 +273,28 @@ COMMANDS: tuple[Command, ...] = (
         ),
         configure=_configure_demo,
         run=_run_demo,
+    ),
+    Command(
+        name="eval",
+        help="fit a learned router on TRAIN, measure its quality/cost frontier on TEST",
+        description=(
+            "Fit a LearnedSelector on a routing dataset (CSV or JSONL: query, quality:<model>, "
+            "cost_usd:<model>), sweep its willingness-to-pay knob on a test dataset (or a split "
+            "of TRAIN), print a table and write DIR/report.json and DIR/frontier.png."
+        ),
+        configure=_configure_eval,
+        run=_run_eval,
+    ),
+    Command(
+        name="calibrate",
+        help="set a saved learned selector's knob for a cost or quality target",
+        description=(
+            "Find the willingness to pay that meets a target on a dataset (a share of the best "
+            "model's cost, or a minimum share of its quality), print it, and write it into the "
+            "saved selector."
+        ),
+        configure=_configure_calibrate,
+        run=_run_calibrate,
     ),
 )
 """Every subcommand, in the order `--help` lists them."""

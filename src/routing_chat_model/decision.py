@@ -58,6 +58,7 @@ class RoutingDecision:
         input_tokens: Prompt tokens of the answer, where the model reported usage.
         output_tokens: Completion tokens of the answer, where reported.
         cost_usd: Cost of the answer in USD, where usage and a price are known.
+        decision_id: Id for `record_feedback`, from selectors that learn from outcomes.
     """
 
     route: str
@@ -74,6 +75,7 @@ class RoutingDecision:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
+    decision_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable form: the dict responses and events carry."""
@@ -92,6 +94,7 @@ class RoutingDecision:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cost_usd": self.cost_usd,
+            "decision_id": self.decision_id,
         }
 
     @classmethod
@@ -121,6 +124,7 @@ class RoutingDecision:
             input_tokens=data.get("input_tokens"),
             output_tokens=data.get("output_tokens"),
             cost_usd=data.get("cost_usd"),
+            decision_id=data.get("decision_id"),
         )
 
     def evolve(self, **changes: Any) -> RoutingDecision:

@@ -7,7 +7,9 @@ for a `RoutingDecision` (which carries the attempt plan), then drive the chosen 
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
@@ -29,6 +31,9 @@ from routing_chat_model.selectors.base import Selection, Selector, as_selector
 __all__ = ["ModelCapabilities", "Router", "Usage"]
 
 T = TypeVar("T")
+
+_REMEMBERED = 10_000
+"""Decisions kept for `record_feedback` by run id (only those of learning selectors)."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,8 @@ class Router:
         }
         self.fallback_policy = fallback_policy or FallbackPolicy()
         self.pricing = pricing or Pricing()
+        self._lock = threading.Lock()
+        self._recent: OrderedDict[str, RoutingDecision] = OrderedDict()
 
     # -- deciding ----------------------------------------------------------------------------
 
@@ -231,7 +238,12 @@ class Router:
             )
         if route is not None and route in candidates:
             return self._decision(
-                route, self.selector.name, selection.reason, candidates, selection.scores
+                route,
+                self.selector.name,
+                selection.reason,
+                candidates,
+                selection.scores,
+                decision_id=selection.decision_id,
             )
         fallback = self.default if self.default in candidates else candidates[0]
         reason = selection.reason if route is None else f"{route} cannot serve this request"
@@ -250,6 +262,7 @@ class Router:
         scores: Mapping[str, float] | None = None,
         *,
         abstained: bool = False,
+        decision_id: str | None = None,
     ) -> RoutingDecision:
         plan = (route, *(m for m in self.fallbacks[route] if m in candidates))
         return RoutingDecision(
@@ -261,6 +274,7 @@ class Router:
             candidates=candidates,
             plan=plan,
             abstained=abstained,
+            decision_id=decision_id,
         )
 
     def decide(self, request: RoutingRequest) -> RoutingDecision:
@@ -411,6 +425,59 @@ class Router:
             output_tokens=usage.output_tokens,
             cost_usd=cost,
         )
+
+    # -- feedback ----------------------------------------------------------------------------
+
+    def remember(self, key: object, decision: RoutingDecision) -> None:
+        """Keep `decision` findable by `key` (a framework run id) for `record_feedback`.
+
+        Only decisions of selectors that learn from feedback are kept, in a bounded LRU.
+        """
+        if decision.decision_id is None:
+            return
+        with self._lock:
+            self._recent[str(key)] = decision
+            self._recent.move_to_end(str(key))
+            while len(self._recent) > _REMEMBERED:
+                self._recent.popitem(last=False)
+
+    def record_feedback(
+        self, decision_or_key: object, quality: float, *, cost_usd: float | None = None
+    ) -> None:
+        """Report the observed quality (in [0, 1]) of a routed answer to a learning selector.
+
+        Args:
+            decision_or_key: The `RoutingDecision`, its dict (`response_metadata["routing"]`),
+                its `decision_id`, or the framework run id of the call.
+            quality: Observed quality of the answer, 0 (failed) to 1 (perfect).
+            cost_usd: The observed cost, when known.
+
+        Raises:
+            RoutingInputError: The selector does not learn from feedback, the decision is unknown
+                or expired, or the answer came from a fallback model the selector did not choose.
+        """
+        record = getattr(self.selector, "record_feedback", None)
+        if record is None:
+            raise RoutingInputError(
+                f"selector {self.selector.name!r} does not learn from feedback; use a "
+                "LearnedSelector to route on observed outcomes."
+            )
+        decision = self._find(decision_or_key)
+        if decision is not None and decision.route != decision.selected:
+            raise RoutingInputError(
+                f"this call was answered by fallback model {decision.route!r}, not by "
+                f"{decision.selected!r} which the selector chose; its quality says nothing "
+                "about that choice."
+            )
+        record(decision if decision is not None else decision_or_key, quality, cost_usd=cost_usd)
+
+    def _find(self, key: object) -> RoutingDecision | None:
+        if isinstance(key, RoutingDecision):
+            return key
+        if isinstance(key, Mapping):
+            return RoutingDecision.from_dict(key)
+        with self._lock:
+            return self._recent.get(str(key))
 
     def __repr__(self) -> str:
         return f"Router(models={list(self.models)}, selector={self.selector!r}, default={self.default!r})"

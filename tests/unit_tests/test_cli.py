@@ -205,7 +205,7 @@ def test_table_colours_only_when_asked():
     [
         (["demo", "--bogus"], "routing-chat-model demo: error: unrecognized arguments: --bogus"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
-        ([], "give a command (demo)"),
+        ([], "give a command (demo, eval, calibrate)"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):

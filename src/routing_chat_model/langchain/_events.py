@@ -90,6 +90,15 @@ def _from_context(ctx: RunContext, owner: Any, manager_cls: type[Any]) -> Any:
     return manager
 
 
+def _remember(
+    owner: Any, decision: RoutingDecision, run_manager: Any, ctx: RunContext | None
+) -> None:
+    """Let `record_feedback` find the decision by the call's run id (learning selectors only)."""
+    run_id = run_manager.run_id if run_manager is not None else ctx.run_id if ctx else None
+    if run_id is not None:
+        owner.router.remember(run_id, decision)
+
+
 def dispatch_decision(
     owner: Any,
     decision: RoutingDecision,
@@ -97,6 +106,7 @@ def dispatch_decision(
     ctx: RunContext | None,
 ) -> None:
     """Dispatch the decision as one `routing_decision` event of the router's run."""
+    _remember(owner, decision, run_manager, ctx)
     if run_manager is not None:
         if not run_manager.inheritable_handlers:
             return  # nobody would receive it: building a manager costs ~0.1 ms per call
@@ -115,6 +125,7 @@ async def adispatch_decision(
     ctx: RunContext | None,
 ) -> None:
     """Async `dispatch_decision`."""
+    _remember(owner, decision, run_manager, ctx)
     if run_manager is not None:
         if not run_manager.inheritable_handlers:
             return

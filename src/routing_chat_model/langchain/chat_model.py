@@ -182,6 +182,19 @@ class RoutingChatModel(BaseChatModel):
             pricing=Pricing(self.prices),
         )
 
+    def record_feedback(
+        self, answer: Any, quality: float, *, cost_usd: float | None = None
+    ) -> None:
+        """Report how good a routed answer was (0 to 1) to a selector that learns from it.
+
+        `answer` is the `AIMessage` the router returned, its `response_metadata["routing"]`, a
+        `RoutingDecision`, or the LangChain run id of the call (e.g. from a callback handler or
+        LangSmith). See `Router.record_feedback`.
+        """
+        if isinstance(answer, BaseMessage):
+            answer = answer.response_metadata.get("routing") or {}
+        self._router.record_feedback(answer, quality, cost_usd=cost_usd)
+
     @property
     def router(self) -> Router:
         """The framework-free router behind this model."""

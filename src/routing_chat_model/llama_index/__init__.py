@@ -10,6 +10,7 @@ except ImportError as _import_error:  # pragma: no cover - exercised in a subpro
         "Install it with: pip install 'routing-chat-model[llama-index]'"
     ) from _import_error
 
+from routing_chat_model.llama_index.chat_model import RoutingChatModel
 from routing_chat_model.llama_index.events import RoutingDecisionEvent
 
-__all__ = ["RoutingDecisionEvent"]
+__all__ = ["RoutingChatModel", "RoutingDecisionEvent"]

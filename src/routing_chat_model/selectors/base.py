@@ -22,11 +22,14 @@ class Selection:
         route: The chosen model name, or None to abstain (the router's default answers).
         scores: Score per route, where the selector has scores.
         reason: Why, in a few words; never prompt text.
+        decision_id: Set by selectors that learn from feedback: the id under which they keep what
+            they need to credit an observed outcome to this choice (`Router.record_feedback`).
     """
 
     route: str | None
     scores: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     reason: str = ""
+    decision_id: str | None = None
 
 
 @runtime_checkable

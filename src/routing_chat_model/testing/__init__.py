@@ -15,13 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from routing_chat_model.testing.langchain import ScriptedCall, ScriptedChatModel
+    from routing_chat_model.testing.llama_index import ScriptedLLM, ScriptedLLMCall
 
-__all__ = ["ScriptedCall", "ScriptedChatModel"]
+__all__ = ["ScriptedCall", "ScriptedChatModel", "ScriptedLLM", "ScriptedLLMCall"]
 
 _MODULE_OF: dict[str, str] = {
     # public name -> submodule defining it; one line per exported fake
     "ScriptedCall": "langchain",
     "ScriptedChatModel": "langchain",
+    "ScriptedLLM": "llama_index",
+    "ScriptedLLMCall": "llama_index",
 }
 
 

@@ -1,0 +1,369 @@
+"""Overhead of the LlamaIndex `RoutingChatModel` over calling the chosen child LLM directly.
+
+Two LlamaIndex LLMs answer the same two-message chat, in the same process:
+
+- `direct`: the child itself (`strong.chat(messages)`), the baseline;
+- `ours`: `RoutingChatModel` over two children with a one-rule `RuleSelector` that sends the
+  chat to `strong`; `ours_no_event` is the same router with `emit_routing_event=False`.
+
+The child is `FixedLLM`, an `LLM` whose methods are decorated like a provider's
+(`@llm_chat_callback()`, so LlamaIndex's callback manager and instrumentation run) but which
+answers a fixed text at once, so the table shows what the router adds, not a model's latency.
+
+Measurements alternate each round in a rotating order, so drift hits every contestant alike.
+Modes: chat, achat, stream_chat and astream_chat (time to the end of the stream). The overhead
+is `p50(router) - p50(direct)`; the median of per-round paired differences is reported too.
+Target (issue 3): the router adds <= 0.2 ms at p50 on chat.
+
+Run from the repo root: `python benchmarks/llama_index_overhead.py [--rounds N] [--out PATH]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import importlib.metadata
+import sys
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+)
+from llama_index.core.llms import LLM
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+
+from _bench import (
+    default_out,
+    fmt_us,
+    interleaved,
+    load_average,
+    machine_info,
+    print_table,
+    summarize,
+    write_json,
+)
+from routing_chat_model import Rule, RuleSelector
+from routing_chat_model.llama_index import RoutingChatModel
+
+__all__ = ["FixedLLM", "build_contestants", "main"]
+
+TARGET_OVERHEAD_US = 200.0
+KEYWORDS = ["prove", "theorem", "derive"]
+MESSAGES = [
+    ChatMessage(role=MessageRole.SYSTEM, content="You are a careful mathematician."),
+    ChatMessage(role=MessageRole.USER, content="Prove that there are infinitely many primes."),
+]
+MODES = ("chat", "achat", "stream_chat", "astream_chat")
+ANSWER = ["There ", "are ", "infinitely ", "many."]
+
+
+class FixedLLM(LLM):
+    """A LlamaIndex LLM that answers a fixed text at once, instrumented like a provider's."""
+
+    name: str = "fixed"
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name in LlamaIndex payloads."""
+        return "FixedLLM"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """A chat model named after its route."""
+        return LLMMetadata(model_name=self.name, is_chat_model=True)
+
+    def _message(self) -> ChatMessage:
+        return ChatMessage(role=MessageRole.ASSISTANT, content="".join(ANSWER))
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """The fixed answer."""
+        return ChatResponse(message=self._message())
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """The fixed answer."""
+        return ChatResponse(message=self._message())
+
+    def _chunks(self) -> list[ChatResponse]:
+        text, out = "", []
+        for piece in ANSWER:
+            text += piece
+            out.append(
+                ChatResponse(
+                    message=ChatMessage(role=MessageRole.ASSISTANT, content=text), delta=piece
+                )
+            )
+        return out
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        """The fixed answer in four chunks."""
+
+        def gen() -> ChatResponseGen:
+            yield from self._chunks()
+
+        return gen()
+
+    @llm_chat_callback()
+    async def astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        """The fixed answer in four chunks."""
+
+        async def gen() -> ChatResponseAsyncGen:
+            for chunk in self._chunks():
+                yield chunk
+
+        return gen()
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        """The fixed answer."""
+        return CompletionResponse(text="".join(ANSWER))
+
+    @llm_completion_callback()
+    async def acomplete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponse:
+        """The fixed answer."""
+        return CompletionResponse(text="".join(ANSWER))
+
+    @llm_completion_callback()
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        """The fixed answer in one chunk."""
+
+        def gen() -> CompletionResponseGen:
+            yield CompletionResponse(text="".join(ANSWER), delta="".join(ANSWER))
+
+        return gen()
+
+    @llm_completion_callback()
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        """The fixed answer in one chunk."""
+
+        async def gen() -> CompletionResponseAsyncGen:
+            yield CompletionResponse(text="".join(ANSWER), delta="".join(ANSWER))
+
+        return gen()
+
+
+def build_contestants() -> dict[str, LLM]:
+    """The direct child and two routers (with and without the event) over the same children."""
+    fast, strong = FixedLLM(name="fast"), FixedLLM(name="strong")
+    models: dict[str, LLM] = {"fast": fast, "strong": strong}
+
+    def router(emit: bool) -> RoutingChatModel:
+        return RoutingChatModel(
+            models=models,
+            selector=RuleSelector([Rule(route="strong", keywords=KEYWORDS)]),
+            default="fast",
+            emit_routing_event=emit,
+        )
+
+    return {"direct": strong, "ours": router(True), "ours_no_event": router(False)}
+
+
+def _text(response: ChatResponse | None) -> str:
+    return "" if response is None else str(response.message.content)
+
+
+def _check(models: Mapping[str, LLM]) -> None:
+    """Every contestant must answer from `strong` with the same text, or the race is unfair."""
+    expected = _text(models["direct"].chat(MESSAGES))
+    for name, model in models.items():
+        response = model.chat(MESSAGES)
+        last = None
+        for last in model.stream_chat(MESSAGES):  # noqa: B007 - the full text is on the last
+            pass
+        if _text(response) != expected or _text(last) != expected:
+            raise SystemExit(f"{name} did not answer like the direct child: {_text(response)!r}")
+        routing = response.additional_kwargs.get("routing")
+        if name != "direct" and (routing is None or routing["route"] != "strong"):
+            raise SystemExit(f"{name} did not route to 'strong': {routing!r}")
+
+
+def _sync_calls(models: Mapping[str, LLM], mode: str) -> dict[str, Callable[[], object]]:
+    def make(model: LLM) -> Callable[[], object]:
+        if mode == "chat":
+            return lambda: model.chat(MESSAGES)
+
+        def drain() -> object:
+            last = None
+            for last in model.stream_chat(MESSAGES):  # noqa: B007 - time to the end
+                pass
+            return last
+
+        return drain
+
+    return {name: make(model) for name, model in models.items()}
+
+
+def _async_calls(
+    models: Mapping[str, LLM], mode: str
+) -> dict[str, Callable[[], Awaitable[object]]]:
+    def make(model: LLM) -> Callable[[], Awaitable[object]]:
+        if mode == "achat":
+            return lambda: model.achat(MESSAGES)
+
+        async def drain() -> object:
+            last = None
+            async for last in await model.astream_chat(MESSAGES):  # noqa: B007
+                pass
+            return last
+
+        return drain
+
+    return {name: make(model) for name, model in models.items()}
+
+
+async def _ainterleaved(
+    fns: Mapping[str, Callable[[], Awaitable[object]]], rounds: int, warmup: int
+) -> dict[str, list[int]]:
+    """Async twin of `_bench.interleaved`: rotating order, one timed await per contestant."""
+    names = list(fns)
+    calls = [fns[name] for name in names]
+    for _ in range(warmup):
+        for fn in calls:
+            await fn()
+    gc.collect()
+    clock = time.perf_counter_ns
+    samples: list[list[int]] = [[] for _ in names]
+    for r in range(rounds):
+        for j in range(len(names)):
+            i = (r + j) % len(names)
+            start = clock()
+            await calls[i]()
+            samples[i].append(clock() - start)
+    return dict(zip(names, samples, strict=True))
+
+
+def _summaries(mode: str, samples: Mapping[str, list[int]]) -> list[dict[str, Any]]:
+    base = samples["direct"]
+    base_p50 = summarize(base)["p50_us"]
+    rows = []
+    for name, values in samples.items():
+        stats = summarize(values)
+        row: dict[str, Any] = {"mode": mode, "contestant": name, **stats}
+        if name != "direct":
+            paired = np.asarray(values, dtype=np.float64) - np.asarray(base, dtype=np.float64)
+            row["overhead_p50_us"] = round(stats["p50_us"] - base_p50, 3)
+            row["paired_median_overhead_us"] = round(float(np.median(paired)) / 1000.0, 3)
+            row["overhead_ratio_p50"] = round(stats["p50_us"] / base_p50, 3)
+            if name == "ours":
+                row["target_overhead_us"] = TARGET_OVERHEAD_US
+                row["meets_target"] = row["overhead_p50_us"] <= TARGET_OVERHEAD_US
+        rows.append(row)
+    return rows
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=3000, help="timed calls per contestant")
+    parser.add_argument("--warmup", type=int, default=300, help="untimed rounds first")
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help=f"comma-separated subset of {','.join(MODES)}",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=default_out("llama_index_overhead"), help="JSON output"
+    )
+    args = parser.parse_args(argv)
+    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not args.modes or set(args.modes) - set(MODES):
+        parser.error(f"--modes must be a subset of {','.join(MODES)}")
+    if args.rounds < 1 or args.warmup < 0:
+        parser.error("--rounds must be >= 1 and --warmup >= 0")
+    return args
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every mode, print the table, write the JSON."""
+    args = parse_args(argv)
+    machine = machine_info()
+    machine["packages"]["llama-index-core"] = _version("llama-index-core")
+    models = build_contestants()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback warning would mean an unfair comparison
+        _check(models)
+
+    rows: list[dict[str, Any]] = []
+    for mode in args.modes:
+        if mode in ("chat", "stream_chat"):
+            samples = interleaved(_sync_calls(models, mode), args.rounds, args.warmup)
+        else:
+            samples = asyncio.run(
+                _ainterleaved(_async_calls(models, mode), args.rounds, args.warmup)
+            )
+        rows.extend(_summaries(mode, samples))
+
+    table = [
+        [
+            r["mode"],
+            r["contestant"],
+            fmt_us(r["p50_us"]),
+            fmt_us(r["p90_us"]),
+            fmt_us(r["p99_us"]),
+            "-" if "overhead_p50_us" not in r else fmt_us(r["overhead_p50_us"]),
+            "-" if "paired_median_overhead_us" not in r else fmt_us(r["paired_median_overhead_us"]),
+            "-" if "meets_target" not in r else ("yes" if r["meets_target"] else "NO"),
+        ]
+        for r in rows
+    ]
+    print_table(
+        f"LlamaIndex router overhead over the direct child, microseconds ({args.rounds} "
+        f"interleaved rounds, {args.warmup} warm-up; target: ours adds <= "
+        f"{TARGET_OVERHEAD_US:.0f} us at p50 on chat)",
+        ["mode", "contestant", "p50", "p90", "p99", "+p50", "+paired", "target"],
+        table,
+    )
+    payload = {
+        "benchmark": "llama_index_overhead",
+        "machine": machine,
+        "load_average_at_end": load_average(),
+        "settings": {
+            "rounds": args.rounds,
+            "warmup": args.warmup,
+            "modes": args.modes,
+            "child": "FixedLLM: an LLM with @llm_chat_callback methods and no latency",
+            "messages": len(MESSAGES),
+            "ours": "RoutingChatModel + RuleSelector([Rule(route='strong', keywords=KEYWORDS)])",
+            "ours_no_event": "ours with emit_routing_event=False",
+            "keywords": KEYWORDS,
+        },
+        "results": rows,
+    }
+    path = write_json(args.out, payload)
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

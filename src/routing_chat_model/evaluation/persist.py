@@ -1,0 +1,154 @@
+"""Saving and loading a `LearnedSelector` as plain JSON + `.npz` (no pickle, validated on load)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routing_chat_model.encoders.adapters import as_encoder
+from routing_chat_model.errors import RouteConfigError
+from routing_chat_model.selectors.learned import (
+    FORMAT_VERSION,
+    LearnedSelector,
+    _Memory,
+    _Ridge,
+)
+
+__all__ = ["load_selector", "save_selector", "selector_paths", "set_willingness_to_pay"]
+
+_FORMAT = "routing-chat-model/learned-selector"
+
+
+def selector_paths(path: Path) -> tuple[Path, Path]:
+    """The settings (`.json`) and arrays (`.npz`) files of a saved selector at `path`."""
+    base = path.with_suffix("") if path.suffix in (".json", ".npz") else path
+    return base.with_suffix(".json"), base.with_suffix(".npz")
+
+
+def _settings(selector: LearnedSelector) -> dict[str, Any]:
+    wtp = selector.willingness_to_pay
+    return {
+        "format": _FORMAT,
+        "version": FORMAT_VERSION,
+        "method": selector.method,
+        "models": list(selector.models),
+        "model_map": selector.model_map,
+        "encoder": selector.encoder.name,
+        "k": selector.k,
+        "ridge_alpha": selector.ridge_alpha,
+        "willingness_to_pay": None if math.isinf(wtp) else wtp,
+        "max_chars": selector.max_chars,
+        "rows": selector._memory.n,
+    }
+
+
+def save_selector(selector: LearnedSelector, path: Path) -> Path:
+    """Write the selector's settings and arrays (feedback rows included); returns the JSON path."""
+    settings_path, arrays_path = selector_paths(path)
+    settings_path.parent.mkdir(parents=True, exist_ok=True)
+    with selector._lock:
+        mem = selector._memory
+        arrays: dict[str, Any] = {
+            "vectors": mem.x[: mem.n].copy(),
+            "quality": mem.q[: mem.n].copy(),
+            "cost": mem.c[: mem.n].copy(),
+        }
+        if selector._ridge is not None:
+            arrays["ridge_a"] = selector._ridge.a.copy()
+            arrays["ridge_b"] = selector._ridge.b.copy()
+    settings = _settings(selector)
+    settings["arrays"] = arrays_path.name
+    with arrays_path.open("wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    settings_path.write_text(json.dumps(settings, indent=2, allow_nan=False) + "\n", "utf-8")
+    return settings_path
+
+
+def _bad(path: Path, what: str) -> RouteConfigError:
+    return RouteConfigError(f"{path}: not a valid saved LearnedSelector: {what}.")
+
+
+def _read_settings(path: Path) -> dict[str, Any]:
+    try:
+        settings = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise RouteConfigError(f"{path}: no such file (save a selector with .save()).") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _bad(path, f"not JSON ({exc})") from None
+    if not isinstance(settings, dict) or settings.get("format") != _FORMAT:
+        raise _bad(path, f"'format' is not {_FORMAT!r}")
+    if settings.get("version") != FORMAT_VERSION:
+        raise _bad(
+            path,
+            f"version {settings.get('version')!r}; this release reads version {FORMAT_VERSION}",
+        )
+    for key, kind in (("models", list), ("model_map", dict), ("encoder", str), ("k", int)):
+        if not isinstance(settings.get(key), kind):
+            raise _bad(path, f"'{key}' is missing or not a {kind.__name__}")
+    return settings
+
+
+def _read_arrays(path: Path, settings: dict[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except FileNotFoundError:
+        raise RouteConfigError(f"{path}: no such file (it is saved next to the JSON).") from None
+    except (ValueError, OSError) as exc:
+        raise _bad(path, f"unreadable arrays ({exc})") from None
+    n, m = int(settings.get("rows", -1)), len(settings["models"])
+    for name in ("vectors", "quality", "cost"):
+        if name not in arrays:
+            raise _bad(path, f"array {name!r} is missing")
+    vectors, quality, cost = arrays["vectors"], arrays["quality"], arrays["cost"]
+    if vectors.ndim != 2 or len(vectors) != n or quality.shape != (n, m) or cost.shape != (n, m):
+        raise _bad(path, "array shapes do not match the settings")
+    if not np.isfinite(vectors).all():
+        raise _bad(path, "vectors hold NaN or infinite values")
+    return arrays
+
+
+def load_selector(cls: type[LearnedSelector], path: Path, encoder: object) -> LearnedSelector:
+    """Load a selector saved by `save_selector`, checking format, version, shapes and encoder."""
+    settings_path, _ = selector_paths(path)
+    settings = _read_settings(settings_path)
+    arrays = _read_arrays(settings_path.with_name(str(settings.get("arrays", ""))), settings)
+    enc = as_encoder(encoder)
+    if enc.name != settings["encoder"]:
+        raise RouteConfigError(
+            f"{settings_path}: fitted with encoder {settings['encoder']!r} but loaded with "
+            f"{enc.name!r}; pass encoder=<the same encoder> to LearnedSelector.load."
+        )
+    selector = cls.__new__(cls)
+    selector.encoder = enc
+    selector._setup(
+        models=[str(m) for m in settings["models"]],
+        method=str(settings.get("method")),
+        k=settings["k"],
+        ridge_alpha=float(settings.get("ridge_alpha", 30.0)),
+        willingness_to_pay=settings.get("willingness_to_pay"),
+        model_map={str(a): str(b) for a, b in settings["model_map"].items()},
+        max_chars=int(settings.get("max_chars", 4000)),
+        feedback_size=10_000,
+    )
+    vectors = np.asarray(arrays["vectors"], dtype=np.float32)
+    selector._memory = _Memory(vectors, arrays["quality"], arrays["cost"])
+    selector._ridge = None
+    if selector.method == "ridge":
+        if "ridge_a" not in arrays or "ridge_b" not in arrays:
+            raise _bad(settings_path, "ridge arrays are missing")
+        selector._ridge = _Ridge(arrays["ridge_a"].astype(np.float64), arrays["ridge_b"])
+    return selector
+
+
+def set_willingness_to_pay(path: Path, value: float) -> Path:
+    """Rewrite the knob of a saved selector in place; returns the JSON path."""
+    settings_path, _ = selector_paths(path)
+    settings = _read_settings(settings_path)
+    settings["willingness_to_pay"] = None if math.isinf(value) else float(value)
+    settings_path.write_text(json.dumps(settings, indent=2, allow_nan=False) + "\n", "utf-8")
+    return settings_path

@@ -1,0 +1,171 @@
+"""Checks of the LlamaIndex `RoutingChatModel`'s settings, and what its children can serve.
+
+LlamaIndex components ignore unknown constructor arguments silently (pydantic's default), so a
+misspelt setting would be lost; unknown arguments and malformed routing settings raise
+`RouteConfigError` here, naming the field and the fix, before pydantic sees them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from llama_index.core.base.llms.types import LLMMetadata, MessageRole
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import LLM
+
+from routing_chat_model.errors import RouteConfigError
+from routing_chat_model.policy import fallback_order
+from routing_chat_model.request import validate_route_on
+from routing_chat_model.router import ModelCapabilities
+
+__all__ = ["check_settings", "merged_metadata", "metadata_of", "model_capabilities"]
+
+_PROVIDER_SETTINGS = frozenset(
+    {"api_key", "api_base", "base_url", "timeout", "max_retries", "temperature", "max_tokens"}
+)
+_CAPABILITY_KEYS = frozenset(
+    {"tool_calling", "structured_output", "image_inputs", "max_input_tokens"}
+)
+
+
+def check_settings(cls: type[LLM], kwargs: Mapping[str, Any]) -> None:
+    """Raise `RouteConfigError` for unknown arguments and malformed routing settings."""
+    _check_known(cls, kwargs)
+    models = kwargs.get("models")
+    if not isinstance(models, Mapping) or not models:
+        raise RouteConfigError(
+            "models must be a non-empty dict of name -> LlamaIndex LLM, e.g. "
+            "models={'fast': OpenAI(model='gpt-4o-mini'), 'strong': OpenAI(model='gpt-4o')}; "
+            f"got {models!r:.80}."
+        )
+    for name, child in models.items():
+        if not isinstance(child, LLM):
+            hint = (
+                " For LangChain chat models use routing_chat_model.langchain.RoutingChatModel."
+                if type(child).__module__.startswith("langchain")
+                else ""
+            )
+            raise RouteConfigError(
+                f"models[{name!r}] is a {type(child).__name__}, not a LlamaIndex LLM "
+                f"(llama_index.core.llms.LLM).{hint}"
+            )
+    if "route_on" in kwargs:
+        validate_route_on(kwargs["route_on"])
+    if kwargs.get("fallbacks") is not None:
+        fallback_order([str(name) for name in models], kwargs["fallbacks"])
+    model_capabilities(models, kwargs.get("capabilities"))
+
+
+def _check_known(cls: type[LLM], kwargs: Mapping[str, Any]) -> None:
+    fields = cls.model_fields
+    known = set(fields) | {f.alias for f in fields.values() if f.alias}
+    unknown = sorted(set(kwargs) - known)
+    if not unknown:
+        return
+    own = sorted(name for name in fields if name not in LLM.model_fields)
+    hint = (
+        " Provider settings belong on each child LLM (the router holds no credentials and "
+        "opens no connection)."
+        if _PROVIDER_SETTINGS & set(unknown)
+        else ""
+    )
+    raise RouteConfigError(
+        f"RoutingChatModel got unknown argument(s) {unknown}.{hint} The router's own settings "
+        f"are {own}, plus LLM's (callback_manager, system_prompt, pydantic_program_mode...)."
+    )
+
+
+def metadata_of(name: str, child: LLM) -> LLMMetadata:
+    """A child's `metadata`, with a clear error when computing it fails."""
+    try:
+        return child.metadata
+    except Exception as exc:
+        raise RouteConfigError(
+            f"models[{name!r}].metadata failed ({type(exc).__name__}: {exc}); the router reads "
+            "each child's context window and function calling from it. Fix the child's "
+            "settings (e.g. its model name) so that its metadata can be read."
+        ) from exc
+
+
+def _capabilities_of(name: str, child: LLM, override: Any) -> ModelCapabilities:
+    meta = metadata_of(name, child)
+    can_call = isinstance(child, FunctionCallingLLM) and bool(meta.is_function_calling_model)
+    window = meta.context_window
+    caps = ModelCapabilities(
+        tool_calling=can_call,
+        max_input_tokens=window if isinstance(window, int) and window > 0 else None,
+    )
+    if override is None:
+        return caps
+    if not isinstance(override, Mapping):
+        raise RouteConfigError(
+            f"capabilities[{name!r}] must be a dict like {{'tool_calling': False}}, got "
+            f"{type(override).__name__}."
+        )
+    unknown = set(override) - _CAPABILITY_KEYS
+    if unknown:
+        raise RouteConfigError(
+            f"capabilities[{name!r}] has unknown key(s) {sorted(unknown)}; "
+            f"use {sorted(_CAPABILITY_KEYS)}."
+        )
+    if override.get("tool_calling") is True and not isinstance(child, FunctionCallingLLM):
+        raise RouteConfigError(
+            f"capabilities[{name!r}]['tool_calling'] is True, but {type(child).__name__} is not "
+            "a FunctionCallingLLM, so it cannot format tools; remove the override or use a "
+            "function-calling LLM."
+        )
+    return caps.merged(ModelCapabilities.from_mapping(f"capabilities[{name!r}]", override))
+
+
+def model_capabilities(models: Mapping[str, LLM], overrides: Any) -> dict[str, ModelCapabilities]:
+    """What each child can serve: its `metadata`, with the user's overrides applied.
+
+    `metadata.is_function_calling_model` (on a `FunctionCallingLLM`) gives `tool_calling`,
+    `metadata.context_window` gives `max_input_tokens`.
+    """
+    if overrides is None:
+        overrides = {}
+    if not isinstance(overrides, Mapping):
+        raise RouteConfigError(
+            "capabilities must be a dict of model name -> overrides, e.g. "
+            f"capabilities={{'local': {{'tool_calling': False}}}}; got {type(overrides).__name__}."
+        )
+    unknown = [name for name in overrides if name not in models]
+    if unknown:
+        raise RouteConfigError(
+            f"capabilities name unknown model(s) {unknown}; models are {list(models)}."
+        )
+    return {
+        name: _capabilities_of(name, child, overrides.get(name)) for name, child in models.items()
+    }
+
+
+def merged_metadata(
+    models: Mapping[str, LLM], caps: Mapping[str, ModelCapabilities], model_name: str
+) -> LLMMetadata:
+    """The router's metadata, merged from its children's.
+
+    - `context_window`: the largest child window. The router filters candidates per request by
+      window, so a prompt that only the largest child can take goes to it.
+    - `num_output`: the largest known (-1 when no child knows), so prompt packing reserves
+      room for the longest answer any child may write.
+    - `is_chat_model`: True only when every child is a chat model; every LlamaIndex LLM
+      serves both chat and complete, so either way works, but a completion-only child is never
+      handed chat-formatted prompts it was not tuned for.
+    - `is_function_calling_model`: True when any child can call tools; calls with tools go
+      only to those children.
+    - `system_role`: the children's common one, else SYSTEM.
+    """
+    metas = [metadata_of(name, child) for name, child in models.items()]
+    windows = [c.max_input_tokens for c in caps.values() if c.max_input_tokens is not None]
+    outputs = [m.num_output for m in metas if m.num_output > 0]
+    roles = {m.system_role for m in metas}
+    return LLMMetadata(
+        context_window=max(windows) if windows else LLMMetadata().context_window,
+        num_output=max(outputs) if outputs else -1,
+        is_chat_model=all(m.is_chat_model for m in metas),
+        is_function_calling_model=any(c.tool_calling is not False for c in caps.values()),
+        model_name=model_name,
+        system_role=roles.pop() if len(roles) == 1 else MessageRole.SYSTEM,
+    )

@@ -1,0 +1,394 @@
+"""`RoutingChatModel`: a LlamaIndex `FunctionCallingLLM` that routes each call among LLMs.
+
+The routing itself (candidates, selectors, the fallback loop, the decision, cost) is the
+framework-free `Router`; this class turns LlamaIndex calls into `RoutingRequest`s and drives the
+chosen child through its own public methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+)
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import LLM, ToolSelection
+from llama_index.core.prompts import BasePromptTemplate
+from llama_index.core.tools.types import BaseTool
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from typing_extensions import Self
+
+from routing_chat_model.errors import RoutingInputError
+from routing_chat_model.llama_index import _delegate
+from routing_chat_model.llama_index._callbacks import CallScope, adopt
+from routing_chat_model.llama_index._calls import ChatCall, CompletionCall, pop_own
+from routing_chat_model.llama_index._convert import route_of
+from routing_chat_model.llama_index._settings import (
+    check_settings,
+    merged_metadata,
+    metadata_of,
+    model_capabilities,
+)
+from routing_chat_model.llama_index._tools import TOOLS_KWARG, ToolRequest, ToolRoutes
+from routing_chat_model.policy import FallbackPolicy
+from routing_chat_model.pricing import Pricing
+from routing_chat_model.request import RouteOn
+from routing_chat_model.router import Router
+from routing_chat_model.selectors.base import CallableSelector
+
+__all__ = ["RoutingChatModel"]
+
+
+class RoutingChatModel(FunctionCallingLLM):
+    """A LlamaIndex LLM that routes each call to one of several LlamaIndex LLMs.
+
+    Setup:
+        ```bash
+        pip install 'routing-chat-model[llama-index]'
+        ```
+
+    Key init args:
+        models: Name -> LlamaIndex LLM. The order is the default fallback order.
+        selector: `RuleSelector`, `EmbeddingSelector`, any `Selector`, or a function
+            `(RoutingRequest) -> name | None`. None: always the default (fallback only).
+        default: Model used when the selector abstains (default: the first model).
+        fallbacks: Order of models tried after a failure: a list, or route -> list.
+        route_on: "last_user" (default), "conversation", or N (the last N turns).
+        capabilities: Per-model overrides of what the child's `metadata` says, e.g.
+            `{"local": {"tool_calling": False, "max_input_tokens": 8192}}`.
+        prices: Per-model prices (USD per million tokens) overriding genai-prices.
+
+    Instantiate:
+        ```python
+        from llama_index.llms.openai import OpenAI
+        from routing_chat_model import EmbeddingSelector
+        from routing_chat_model.llama_index import RoutingChatModel
+
+        llm = RoutingChatModel(
+            models={"fast": OpenAI(model="gpt-4o-mini", max_retries=0),
+                    "strong": OpenAI(model="gpt-4o", max_retries=0)},
+            selector=EmbeddingSelector({"fast": ["hi", "thanks"], "strong": ["prove that"]}),
+        )
+        Settings.llm = llm   # or llm=llm in a query engine, chat engine or agent
+        ```
+
+    Chat / complete / stream / async: as any LlamaIndex LLM; async methods await the
+    children's native async methods. `chat(..., model="strong")` forces a route.
+
+    Fallback: a rate limit, timeout, connection error or 5xx moves the call to the next model
+    (each tried at most once); other errors propagate at once; when all fail,
+    `AllModelsFailedError` holds every attempt's error. A stream falls back only before its
+    first chunk; a failure after it raises `StreamInterruptedError`. Turn the children's own
+    retries off (`max_retries=0` for llama-index-llms-openai, whose default of 3 retries for
+    up to 60 s) so that fallback is not delayed.
+
+    Watching decisions: `additional_kwargs["routing"]` on every `ChatResponse` /
+    `CompletionResponse` (streamed chunks included; the last carries usage and cost), one
+    `RoutingDecisionEvent` per call for instrumentation event handlers, the tag
+    `routing_route` on the chosen child's own instrumentation events, and the routed response
+    in the router's legacy `CBEventType.LLM` payloads. Each child's `callback_manager` is
+    wrapped so that, during a routed call, it skips the handlers the router already reports
+    to (token counts are not doubled); outside routed calls children report as before.
+
+    Tool calling: `chat_with_tools`, agents and `predict_and_call` route among tool-capable
+    children only; the chosen child formats the tools itself and parses its own tool calls;
+    tool results go back to the model that called the tools. `structured_predict` runs the
+    chosen child's own (native) implementation.
+    """
+
+    models: dict[str, LLM]
+    """Name -> LlamaIndex LLM; the order is the default fallback order."""
+    selector: Any = None
+    """A Selector, a function `(RoutingRequest) -> name | None`, or None (always the default)."""
+    default: str | None = None
+    """The model that answers when the selector abstains (default: the first model)."""
+    fallbacks: list[str] | dict[str, list[str]] | None = None
+    """Fallback order: one list for every route, or route -> list (default: `models` order)."""
+    route_on: RouteOn = "last_user"
+    """What text to route on: 'last_user', 'conversation', or the last N turns."""
+    capabilities: dict[str, dict[str, Any]] | None = None
+    """Per-model capability overrides (tool_calling, structured_output, image_inputs, max_input_tokens)."""
+    prices: dict[str, Any] | None = None
+    """Per-model prices, route or provider model name -> ModelPrice or {'input_per_mtok', ...}."""
+    fallback_on: list[str] | None = None
+    """Error kinds that fall back (default: rate_limit, timeout, connection, server_error)."""
+    fallback_exceptions: list[type[BaseException]] = Field(default_factory=list)
+    """Extra exception types that always fall back."""
+    emit_routing_event: bool = True
+    """Dispatch one `RoutingDecisionEvent` per routed call."""
+    model_name: str = Field(default="routing-chat-model", alias="model")
+    """Name in the router's own metadata."""
+
+    model_config = ConfigDict(
+        populate_by_name=True, arbitrary_types_allowed=True, protected_namespaces=()
+    )
+
+    _router: Router = PrivateAttr()
+    _metadata: LLMMetadata = PrivateAttr()
+    _model_names: dict[str, str | None] = PrivateAttr(default_factory=dict)
+    _tool_routes: ToolRoutes = PrivateAttr(default_factory=ToolRoutes)
+
+    def __init__(self, **kwargs: Any) -> None:
+        check_settings(type(self), kwargs)
+        super().__init__(**kwargs)
+        self._build()
+
+    def _build(self) -> None:
+        caps = model_capabilities(self.models, self.capabilities)
+        selector = self.selector
+        if selector is None:
+            selector = CallableSelector(lambda request: None, name="default")
+        self._router = Router(
+            list(self.models),
+            selector=selector,
+            default=self.default,
+            fallbacks=self.fallbacks,
+            capabilities=caps,
+            fallback_policy=FallbackPolicy.build(self.fallback_on, self.fallback_exceptions),
+            pricing=Pricing(self.prices),
+        )
+        self._metadata = merged_metadata(self.models, caps, self.model_name)
+        names = {name: metadata_of(name, child).model_name for name, child in self.models.items()}
+        self._model_names = {k: (v if v and v != "unknown" else None) for k, v in names.items()}
+        for child in self.models.values():
+            adopt(child)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; with `update`, its routing is rebuilt (and checked) from the new settings."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            current = ("models", "route_on", "fallbacks", "capabilities")
+            check_settings(type(self), {**{k: getattr(copy, k) for k in current}, **update})
+            copy._build()
+        return copy
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used in LlamaIndex serialisation and callback payloads."""
+        return "RoutingChatModel"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """The children's metadata merged (see `merged_metadata`); computed when built."""
+        return self._metadata
+
+    @property
+    def router(self) -> Router:
+        """The framework-free router behind this LLM."""
+        return self._router
+
+    @property
+    def tool_routes(self) -> ToolRoutes:
+        """Which route issued each tool call (for tool results)."""
+        return self._tool_routes
+
+    def child_model_name(self, route: str) -> str | None:
+        """The provider model name of a route, from its metadata."""
+        return self._model_names.get(route)
+
+    def scope(self, route: str, span_id: str | None, *, delegated: bool = False) -> CallScope:
+        """The callback and instrumentation scope of one child call."""
+        adopt(self.models[route])  # frameworks may have reassigned its callback manager
+        return CallScope(route, span_id, self.callback_manager.handlers, delegated=delegated)
+
+    # -- chat ---------------------------------------------------------------------------------
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """Route, then call the chosen child's `chat` (falling back on provider failures)."""
+        call = ChatCall(self, messages, kwargs)
+        decision = self._router.decide(call.request)
+        return _delegate.run(self, decision, call.chat, tools=call.has_tools)
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """Async `chat`, on the children's native `achat`."""
+        call = ChatCall(self, messages, kwargs)
+        decision = await self._router.adecide(call.request)
+        return await _delegate.arun(self, decision, call.achat, tools=call.has_tools)
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        """Route, then stream the chosen child's chunks (fallback only before the first)."""
+        call = ChatCall(self, messages, kwargs)
+        decision = self._router.decide(call.request)
+        return _delegate.stream(self, decision, call.stream, tools=call.has_tools)
+
+    @llm_chat_callback()
+    async def astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        """Async `stream_chat`, on the children's native `astream_chat`."""
+        call = ChatCall(self, messages, kwargs)
+        decision = await self._router.adecide(call.request)
+        return _delegate.astream(self, decision, call.astream, tools=call.has_tools)
+
+    # -- complete -----------------------------------------------------------------------------
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        """Route on the prompt, then call the chosen child's `complete`."""
+        call = CompletionCall(self, prompt, formatted, kwargs)
+        return _delegate.run(self, self._router.decide(call.request), call.complete)
+
+    @llm_completion_callback()
+    async def acomplete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponse:
+        """Async `complete`, on the children's native `acomplete`."""
+        call = CompletionCall(self, prompt, formatted, kwargs)
+        decision = await self._router.adecide(call.request)
+        return await _delegate.arun(self, decision, call.acomplete)
+
+    @llm_completion_callback()
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        """Route on the prompt, then stream the chosen child's `stream_complete`."""
+        call = CompletionCall(self, prompt, formatted, kwargs)
+        return _delegate.stream(self, self._router.decide(call.request), call.stream)
+
+    @llm_completion_callback()
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        """Async `stream_complete`, on the children's native `astream_complete`."""
+        call = CompletionCall(self, prompt, formatted, kwargs)
+        decision = await self._router.adecide(call.request)
+        return _delegate.astream(self, decision, call.astream)
+
+    # -- tools --------------------------------------------------------------------------------
+
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Chat kwargs carrying the tools unformatted: the chosen child formats them."""
+        messages = list(chat_history or [])
+        if isinstance(user_msg, str):
+            messages.append(ChatMessage(role=MessageRole.USER, content=user_msg))
+        elif user_msg is not None:
+            messages.append(user_msg)
+        own = pop_own(kwargs)
+        request = ToolRequest(
+            tools,
+            verbose=verbose,
+            allow_parallel_tool_calls=allow_parallel_tool_calls,
+            tool_required=tool_required,
+            extra=kwargs,
+        )
+        return {**own, "messages": messages, TOOLS_KWARG: request}
+
+    def _child_of(self, response: ChatResponse) -> LLM:
+        route = route_of(response)
+        if route is not None and route in self.models:
+            return self.models[route]
+        capable = [
+            name for name in self.models if self._router.capabilities[name].tool_calling is True
+        ]
+        if len(capable) == 1:
+            return self.models[capable[0]]
+        raise RoutingInputError(
+            "this response carries no additional_kwargs['routing'] from this router, so the "
+            "model that wrote it (and its tool-call format) is unknown; pass the response the "
+            "router returned."
+        )
+
+    def _validate_chat_with_tools_response(
+        self,
+        response: ChatResponse,
+        tools: Sequence[BaseTool],
+        allow_parallel_tool_calls: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        """Validated by the child that wrote the response."""
+        child = self._child_of(response)
+        if not isinstance(child, FunctionCallingLLM):
+            return response
+        pop_own(kwargs)
+        return child._validate_chat_with_tools_response(
+            response, tools, allow_parallel_tool_calls=allow_parallel_tool_calls, **kwargs
+        )
+
+    def get_tool_calls_from_response(
+        self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
+    ) -> list[ToolSelection]:
+        """Tool calls parsed by the child that wrote the response (streamed chunks included)."""
+        child = self._child_of(response)
+        if not isinstance(child, FunctionCallingLLM):
+            if error_on_no_tool_call:
+                raise ValueError("the model that answered cannot call tools")
+            return []
+        pop_own(kwargs)
+        return child.get_tool_calls_from_response(
+            response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
+        )
+
+    # -- structured output --------------------------------------------------------------------
+
+    def _structured_call(
+        self, prompt: BasePromptTemplate, llm_kwargs: dict[str, Any] | None, prompt_args: Any
+    ) -> tuple[ChatCall, dict[str, Any]]:
+        """The call to route on, and the `llm_kwargs` for the child (router kwargs removed)."""
+        kwargs = dict(llm_kwargs or {})
+        messages = self._extend_messages(prompt.format_messages(**prompt_args))
+        call = ChatCall(self, messages, kwargs, structured=True)
+        pop_own(kwargs)
+        return call, kwargs
+
+    def structured_predict(
+        self,
+        output_cls: type[BaseModel],
+        prompt: BasePromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Any:
+        """Route on the formatted prompt, then run the chosen child's own `structured_predict`.
+
+        Providers' native structured output (e.g. llama-index-llms-openai's JSON-schema mode)
+        is kept. The router's `system_prompt` is not applied here: set it on the children.
+        """
+        call, kwargs = self._structured_call(prompt, llm_kwargs, prompt_args)
+
+        def invoke(route: str) -> Any:
+            return self.models[route].structured_predict(
+                output_cls, prompt, llm_kwargs=dict(kwargs) if kwargs else None, **prompt_args
+            )
+
+        decision = self._router.decide(call.request)
+        return _delegate.run_delegated(self, decision, invoke)
+
+    async def astructured_predict(
+        self,
+        output_cls: type[BaseModel],
+        prompt: BasePromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Any:
+        """Async `structured_predict`, on the child's native `astructured_predict`."""
+        call, kwargs = self._structured_call(prompt, llm_kwargs, prompt_args)
+
+        async def invoke(route: str) -> Any:
+            return await self.models[route].astructured_predict(
+                output_cls, prompt, llm_kwargs=dict(kwargs) if kwargs else None, **prompt_args
+            )
+
+        decision = await self._router.adecide(call.request)
+        return await _delegate.arun_delegated(self, decision, invoke)

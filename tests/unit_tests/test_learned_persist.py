@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from routing_chat_model import RoutingRequest
+from routing_chat_model.errors import RouteConfigError
+from routing_chat_model.evaluation import load_dataset
+from routing_chat_model.selectors.learned import LearnedSelector
+
+from .test_learned_fixtures import BagEncoder, write_dataset
+
+Q = "prove the theorem about this integral"
+
+
+@pytest.mark.parametrize("method", ["knn", "ridge"])
+def test_save_load_round_trip_keeps_predictions_and_feedback(tmp_path, method):
+    data = load_dataset(write_dataset(tmp_path / "d.csv"))
+    sel = LearnedSelector(
+        data, encoder=BagEncoder(), method=method, willingness_to_pay=0.5,
+        model_map={"small": "s", "strong": "g"},
+    )  # fmt: skip
+    sel.add_observation("hello thanks", "s", 0.0)
+    path = sel.save(tmp_path / "sel")
+    assert path.suffix == ".json" and (tmp_path / "sel.npz").is_file()
+    settings = json.loads(path.read_text())
+    assert settings["version"] == 1 and settings["rows"] == len(data) + 1
+    loaded = LearnedSelector.load(tmp_path / "sel.json", encoder=BagEncoder())
+    assert loaded.route_names == sel.route_names
+    assert loaded.willingness_to_pay == 0.5
+    vec = BagEncoder().encode([Q, "hello thanks"])
+    for a, b in zip(sel.predict(vec), loaded.predict(vec), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert loaded.select(RoutingRequest(text=Q), ["s", "g"]).route == "g"
+
+
+def test_load_checks_encoder_version_and_arrays(tmp_path):
+    data = load_dataset(write_dataset(tmp_path / "d.csv"))
+    path = LearnedSelector(data, encoder=BagEncoder()).save(tmp_path / "sel.json")
+    with pytest.raises(RouteConfigError, match="fitted with encoder 'test-bag-64'"):
+        LearnedSelector.load(path)  # the default encoder is another one
+    settings = json.loads(path.read_text())
+    path.write_text(json.dumps({**settings, "version": 99}))
+    with pytest.raises(RouteConfigError, match="version 99"):
+        LearnedSelector.load(path, encoder=BagEncoder())
+    path.write_text(json.dumps({**settings, "rows": 3}))
+    with pytest.raises(RouteConfigError, match="shapes"):
+        LearnedSelector.load(path, encoder=BagEncoder())
+    path.write_text("{not json")
+    with pytest.raises(RouteConfigError, match="not JSON"):
+        LearnedSelector.load(path, encoder=BagEncoder())
+    with pytest.raises(RouteConfigError, match="no such file"):
+        LearnedSelector.load(tmp_path / "missing.json", encoder=BagEncoder())
+
+
+def test_npz_with_pickled_objects_is_refused(tmp_path):
+    data = load_dataset(write_dataset(tmp_path / "d.csv"))
+    path = LearnedSelector(data, encoder=BagEncoder()).save(tmp_path / "sel.json")
+    np.savez(tmp_path / "sel.npz", vectors=np.array([object()], dtype=object))
+    with pytest.raises(RouteConfigError, match="not a valid saved LearnedSelector"):
+        LearnedSelector.load(path, encoder=BagEncoder())
