@@ -6,9 +6,9 @@ Two LlamaIndex LLMs answer the same two-message chat, in the same process:
 - `ours`: `RoutingChatModel` over two children with a one-rule `RuleSelector` that sends the
   chat to `strong`; `ours_no_event` is the same router with `emit_routing_event=False`.
 
-The child is `FixedLLM`, an `LLM` whose methods are decorated like a provider's
-(`@llm_chat_callback()`, so LlamaIndex's callback manager and instrumentation run) but which
-answers a fixed text at once, so the table shows what the router adds, not a model's latency.
+The child is the package's `ScriptedLLM`: its methods are decorated like a provider's
+(`@llm_chat_callback()`, so LlamaIndex's callback manager and instrumentation run) and it reports
+usage, but it answers at once, so the table shows what the router adds, not a model's latency.
 
 Measurements alternate each round in a rotating order, so drift hits every contestant alike.
 Modes: chat, achat, stream_chat and astream_chat (time to the end of the stream). The overhead
@@ -32,19 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from llama_index.core.base.llms.types import (
-    ChatMessage,
-    ChatResponse,
-    ChatResponseAsyncGen,
-    ChatResponseGen,
-    CompletionResponse,
-    CompletionResponseAsyncGen,
-    CompletionResponseGen,
-    LLMMetadata,
-    MessageRole,
-)
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole
 from llama_index.core.llms import LLM
-from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 
 from _bench import (
     default_out,
@@ -58,8 +47,9 @@ from _bench import (
 )
 from routing_chat_model import Rule, RuleSelector
 from routing_chat_model.llama_index import RoutingChatModel
+from routing_chat_model.testing.llama_index import ScriptedLLM
 
-__all__ = ["FixedLLM", "build_contestants", "main"]
+__all__ = ["build_contestants", "main"]
 
 TARGET_OVERHEAD_US = 200.0
 KEYWORDS = ["prove", "theorem", "derive"]
@@ -68,107 +58,15 @@ MESSAGES = [
     ChatMessage(role=MessageRole.USER, content="Prove that there are infinitely many primes."),
 ]
 MODES = ("chat", "achat", "stream_chat", "astream_chat")
-ANSWER = ["There ", "are ", "infinitely ", "many."]
 
 
-class FixedLLM(LLM):
-    """A LlamaIndex LLM that answers a fixed text at once, instrumented like a provider's."""
+def build_contestants() -> tuple[dict[str, LLM], list[ScriptedLLM]]:
+    """The direct child and two routers (with and without the event) over the same children.
 
-    name: str = "fixed"
-
-    @classmethod
-    def class_name(cls) -> str:
-        """Name in LlamaIndex payloads."""
-        return "FixedLLM"
-
-    @property
-    def metadata(self) -> LLMMetadata:
-        """A chat model named after its route."""
-        return LLMMetadata(model_name=self.name, is_chat_model=True)
-
-    def _message(self) -> ChatMessage:
-        return ChatMessage(role=MessageRole.ASSISTANT, content="".join(ANSWER))
-
-    @llm_chat_callback()
-    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        """The fixed answer."""
-        return ChatResponse(message=self._message())
-
-    @llm_chat_callback()
-    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        """The fixed answer."""
-        return ChatResponse(message=self._message())
-
-    def _chunks(self) -> list[ChatResponse]:
-        text, out = "", []
-        for piece in ANSWER:
-            text += piece
-            out.append(
-                ChatResponse(
-                    message=ChatMessage(role=MessageRole.ASSISTANT, content=text), delta=piece
-                )
-            )
-        return out
-
-    @llm_chat_callback()
-    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        """The fixed answer in four chunks."""
-
-        def gen() -> ChatResponseGen:
-            yield from self._chunks()
-
-        return gen()
-
-    @llm_chat_callback()
-    async def astream_chat(
-        self, messages: Sequence[ChatMessage], **kwargs: Any
-    ) -> ChatResponseAsyncGen:
-        """The fixed answer in four chunks."""
-
-        async def gen() -> ChatResponseAsyncGen:
-            for chunk in self._chunks():
-                yield chunk
-
-        return gen()
-
-    @llm_completion_callback()
-    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        """The fixed answer."""
-        return CompletionResponse(text="".join(ANSWER))
-
-    @llm_completion_callback()
-    async def acomplete(
-        self, prompt: str, formatted: bool = False, **kwargs: Any
-    ) -> CompletionResponse:
-        """The fixed answer."""
-        return CompletionResponse(text="".join(ANSWER))
-
-    @llm_completion_callback()
-    def stream_complete(
-        self, prompt: str, formatted: bool = False, **kwargs: Any
-    ) -> CompletionResponseGen:
-        """The fixed answer in one chunk."""
-
-        def gen() -> CompletionResponseGen:
-            yield CompletionResponse(text="".join(ANSWER), delta="".join(ANSWER))
-
-        return gen()
-
-    @llm_completion_callback()
-    async def astream_complete(
-        self, prompt: str, formatted: bool = False, **kwargs: Any
-    ) -> CompletionResponseAsyncGen:
-        """The fixed answer in one chunk."""
-
-        async def gen() -> CompletionResponseAsyncGen:
-            yield CompletionResponse(text="".join(ANSWER), delta="".join(ANSWER))
-
-        return gen()
-
-
-def build_contestants() -> dict[str, LLM]:
-    """The direct child and two routers (with and without the event) over the same children."""
-    fast, strong = FixedLLM(name="fast"), FixedLLM(name="strong")
+    Returns:
+        Name -> LLM; the children (to reset their call logs between rounds).
+    """
+    fast, strong = ScriptedLLM(model="fast"), ScriptedLLM(model="strong")
     models: dict[str, LLM] = {"fast": fast, "strong": strong}
 
     def router(emit: bool) -> RoutingChatModel:
@@ -179,7 +77,12 @@ def build_contestants() -> dict[str, LLM]:
             emit_routing_event=emit,
         )
 
-    return {"direct": strong, "ours": router(True), "ours_no_event": router(False)}
+    contestants: dict[str, LLM] = {
+        "direct": strong,
+        "ours": router(True),
+        "ours_no_event": router(False),
+    }
+    return contestants, [fast, strong]
 
 
 def _text(response: ChatResponse | None) -> str:
@@ -236,7 +139,11 @@ def _async_calls(
 
 
 async def _ainterleaved(
-    fns: Mapping[str, Callable[[], Awaitable[object]]], rounds: int, warmup: int
+    fns: Mapping[str, Callable[[], Awaitable[object]]],
+    rounds: int,
+    warmup: int,
+    between: Callable[[], object],
+    every: int = 500,
 ) -> dict[str, list[int]]:
     """Async twin of `_bench.interleaved`: rotating order, one timed await per contestant."""
     names = list(fns)
@@ -244,10 +151,13 @@ async def _ainterleaved(
     for _ in range(warmup):
         for fn in calls:
             await fn()
+    between()
     gc.collect()
     clock = time.perf_counter_ns
     samples: list[list[int]] = [[] for _ in names]
     for r in range(rounds):
+        if r and r % every == 0:
+            between()
         for j in range(len(names)):
             i = (r + j) % len(names)
             start = clock()
@@ -309,18 +219,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     machine = machine_info()
     machine["packages"]["llama-index-core"] = _version("llama-index-core")
-    models = build_contestants()
+    models, children = build_contestants()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a fallback warning would mean an unfair comparison
         _check(models)
 
+    def reset() -> None:
+        for child in children:
+            child.reset()
+
     rows: list[dict[str, Any]] = []
     for mode in args.modes:
         if mode in ("chat", "stream_chat"):
-            samples = interleaved(_sync_calls(models, mode), args.rounds, args.warmup)
+            samples = interleaved(
+                _sync_calls(models, mode), args.rounds, args.warmup, between=reset
+            )
         else:
             samples = asyncio.run(
-                _ainterleaved(_async_calls(models, mode), args.rounds, args.warmup)
+                _ainterleaved(_async_calls(models, mode), args.rounds, args.warmup, reset)
             )
         rows.extend(_summaries(mode, samples))
 
@@ -352,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "rounds": args.rounds,
             "warmup": args.warmup,
             "modes": args.modes,
-            "child": "FixedLLM: an LLM with @llm_chat_callback methods and no latency",
+            "child": "routing_chat_model.testing.llama_index.ScriptedLLM (no latency)",
             "messages": len(MESSAGES),
             "ours": "RoutingChatModel + RuleSelector([Rule(route='strong', keywords=KEYWORDS)])",
             "ours_no_event": "ours with emit_routing_event=False",

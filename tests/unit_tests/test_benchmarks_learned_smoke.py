@@ -20,7 +20,7 @@ def test_learned_benchmark_writes_its_json(tmp_path):
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH")) if p)
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "learned.py"), "--data", str(data),
-         "--iterations", "20", "--out", str(out)],
+         "--iterations", "20", "--seeds", "0,1", "--out", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -30,3 +30,7 @@ def test_learned_benchmark_writes_its_json(tmp_path):
     assert result["select_latency"]["n"] == 20
     assert "ridge alpha=30" in result["predictors"]
     assert result["predictors"]["ridge alpha=30"]["summary"]["best_model"] == "strong"
+    assert result["seeds"] == [0, 1]
+    default = result["predictors"]["logistic alpha=10"]
+    assert set(default["per_seed"]) == {"0", "1"}
+    assert 0.0 <= default["mean"]["aiq"][0] <= 1.0

@@ -15,7 +15,7 @@ from .test_learned_fixtures import BagEncoder, write_dataset
 Q = "prove the theorem about this integral"
 
 
-@pytest.mark.parametrize("method", ["knn", "ridge"])
+@pytest.mark.parametrize("method", ["logistic", "knn", "ridge"])
 def test_save_load_round_trip_keeps_predictions_and_feedback(tmp_path, method):
     data = load_dataset(write_dataset(tmp_path / "d.csv"))
     sel = LearnedSelector(
@@ -26,7 +26,7 @@ def test_save_load_round_trip_keeps_predictions_and_feedback(tmp_path, method):
     path = sel.save(tmp_path / "sel")
     assert path.suffix == ".json" and (tmp_path / "sel.npz").is_file()
     settings = json.loads(path.read_text())
-    assert settings["version"] == 1 and settings["rows"] == len(data) + 1
+    assert settings["version"] == 2 and settings["rows"] == len(data) + 1
     loaded = LearnedSelector.load(tmp_path / "sel.json", encoder=BagEncoder())
     assert loaded.route_names == sel.route_names
     assert loaded.willingness_to_pay == 0.5
@@ -34,6 +34,29 @@ def test_save_load_round_trip_keeps_predictions_and_feedback(tmp_path, method):
     for a, b in zip(sel.predict(vec), loaded.predict(vec), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)
     assert loaded.select(RoutingRequest(text=Q), ["s", "g"]).route == "g"
+
+
+@pytest.mark.parametrize("method", ["knn", "ridge"])
+def test_version_1_files_still_load(tmp_path, method):
+    data = load_dataset(write_dataset(tmp_path / "d.csv"))
+    sel = LearnedSelector(data, encoder=BagEncoder(), method=method, willingness_to_pay=0.5)
+    path = sel.save(tmp_path / "old")
+    settings = json.loads(path.read_text())
+    del settings["logistic_alpha"]  # a version 1 file has no such key
+    path.write_text(json.dumps({**settings, "version": 1}))
+    loaded = LearnedSelector.load(path, encoder=BagEncoder())
+    assert loaded.method == method
+    assert loaded.select(RoutingRequest(text=Q), ["small", "strong"]).route == "strong"
+
+
+def test_logistic_file_without_its_arrays_is_refused(tmp_path):
+    data = load_dataset(write_dataset(tmp_path / "d.csv"))
+    path = LearnedSelector(data, encoder=BagEncoder()).save(tmp_path / "sel.json")
+    with np.load(tmp_path / "sel.npz") as arrays:
+        kept = {k: arrays[k] for k in arrays.files if not k.startswith("logistic_")}
+    np.savez(tmp_path / "sel.npz", **kept)
+    with pytest.raises(RouteConfigError, match="logistic arrays are missing"):
+        LearnedSelector.load(path, encoder=BagEncoder())
 
 
 def test_load_checks_encoder_version_and_arrays(tmp_path):

@@ -21,7 +21,7 @@ def data(tmp_path):
     return load_dataset(write_dataset(tmp_path / "d.csv"))
 
 
-@pytest.mark.parametrize("method", ["knn", "ridge"])
+@pytest.mark.parametrize("method", ["logistic", "knn", "ridge"])
 def test_routes_by_predicted_quality_and_cost(data, method):
     sel = LearnedSelector(
         data, encoder=BagEncoder(), method=method, ridge_alpha=1.0, willingness_to_pay=0.05
@@ -65,6 +65,7 @@ def test_model_map_renames_and_limits_routes(data):
         ({"willingness_to_pay": 0}, "must be > 0"),
         ({"willingness_to_pay": float("nan")}, "USD per quality point"),
         ({"k": 0}, "k=0"),
+        ({"logistic_alpha": -1.0}, "logistic_alpha=-1.0"),
         ({"method": "svm"}, "method='svm'"),
     ],
 )
@@ -79,7 +80,7 @@ async def test_aselect_matches_select(data):
     assert got.route == "strong"
 
 
-@pytest.mark.parametrize("method", ["knn", "ridge"])
+@pytest.mark.parametrize("method", ["logistic", "knn", "ridge"])
 def test_feedback_moves_traffic_away_from_a_failing_model(data, method):
     sel = LearnedSelector(
         data, encoder=BagEncoder(), method=method, ridge_alpha=1.0, willingness_to_pay=0.05
@@ -125,5 +126,6 @@ def test_add_observation_by_text(data):
 
 def test_fits_from_a_path_with_default_k(tmp_path):
     sel = LearnedSelector(write_dataset(tmp_path / "d.csv"), encoder=BagEncoder())
-    assert sel.k == 22  # 2.5 * sqrt(80)
-    assert "LearnedSelector(method='knn'" in repr(sel)
+    assert sel.k == 40  # 4.5 * sqrt(80)
+    assert sel.logistic_alpha == pytest.approx(80 / 180)
+    assert "LearnedSelector(method='logistic'" in repr(sel)

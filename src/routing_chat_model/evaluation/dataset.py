@@ -85,11 +85,18 @@ class Dataset:
 
     def split(self, test_share: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
         """A reproducible random (train, test) split with `test_share` of the rows in test."""
+        train, test = self.split_indices(test_share, seed)
+        return self.subset(train), self.subset(test)
+
+    def split_indices(
+        self, test_share: float = 0.2, seed: int = 0
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """The sorted (train, test) row indices of `split(test_share, seed)`."""
         if not 0.0 < test_share < 1.0:
             raise DatasetError(f"split share must be in (0, 1), got {test_share!r}.")
         order = np.random.default_rng(seed).permutation(len(self))
         cut = max(1, min(len(self) - 1, round(len(self) * test_share)))
-        return self.subset(np.sort(order[cut:])), self.subset(np.sort(order[:cut]))
+        return np.sort(order[cut:]), np.sort(order[:cut])
 
 
 def _columns(header: Sequence[str], where: str) -> tuple[list[str], dict[str, tuple[str, str]]]:

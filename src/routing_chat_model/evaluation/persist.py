@@ -13,7 +13,9 @@ from routing_chat_model.encoders.adapters import as_encoder
 from routing_chat_model.errors import RouteConfigError
 from routing_chat_model.selectors.learned import (
     FORMAT_VERSION,
+    READABLE_VERSIONS,
     LearnedSelector,
+    _Logistic,
     _Memory,
     _Ridge,
 )
@@ -40,6 +42,7 @@ def _settings(selector: LearnedSelector) -> dict[str, Any]:
         "encoder": selector.encoder.name,
         "k": selector.k,
         "ridge_alpha": selector.ridge_alpha,
+        "logistic_alpha": selector.logistic_alpha,
         "willingness_to_pay": None if math.isinf(wtp) else wtp,
         "max_chars": selector.max_chars,
         "rows": selector._memory.n,
@@ -60,6 +63,11 @@ def save_selector(selector: LearnedSelector, path: Path) -> Path:
         if selector._ridge is not None:
             arrays["ridge_a"] = selector._ridge.a.copy()
             arrays["ridge_b"] = selector._ridge.b.copy()
+        if selector._logistic is not None:
+            arrays["logistic_w"] = selector._logistic.w.copy()
+            arrays["logistic_h"] = selector._logistic.h.copy()
+            arrays["ridge_a"] = selector._logistic.cost.a.copy()
+            arrays["ridge_b"] = selector._logistic.cost.b.copy()
     settings = _settings(selector)
     settings["arrays"] = arrays_path.name
     with arrays_path.open("wb") as handle:
@@ -81,10 +89,11 @@ def _read_settings(path: Path) -> dict[str, Any]:
         raise _bad(path, f"not JSON ({exc})") from None
     if not isinstance(settings, dict) or settings.get("format") != _FORMAT:
         raise _bad(path, f"'format' is not {_FORMAT!r}")
-    if settings.get("version") != FORMAT_VERSION:
+    if settings.get("version") not in READABLE_VERSIONS:
         raise _bad(
             path,
-            f"version {settings.get('version')!r}; this release reads version {FORMAT_VERSION}",
+            f"version {settings.get('version')!r}; this release reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}",
         )
     for key, kind in (("models", list), ("model_map", dict), ("encoder", str), ("k", int)):
         if not isinstance(settings.get(key), kind):
@@ -130,6 +139,7 @@ def load_selector(cls: type[LearnedSelector], path: Path, encoder: object) -> Le
         method=str(settings.get("method")),
         k=settings["k"],
         ridge_alpha=float(settings.get("ridge_alpha", 30.0)),
+        logistic_alpha=float(settings.get("logistic_alpha", 10.0)),
         willingness_to_pay=settings.get("willingness_to_pay"),
         model_map={str(a): str(b) for a, b in settings["model_map"].items()},
         max_chars=int(settings.get("max_chars", 4000)),
@@ -138,11 +148,26 @@ def load_selector(cls: type[LearnedSelector], path: Path, encoder: object) -> Le
     vectors = np.asarray(arrays["vectors"], dtype=np.float32)
     selector._memory = _Memory(vectors, arrays["quality"], arrays["cost"])
     selector._ridge = None
-    if selector.method == "ridge":
+    selector._logistic = None
+    if selector.method in ("ridge", "logistic"):
         if "ridge_a" not in arrays or "ridge_b" not in arrays:
             raise _bad(settings_path, "ridge arrays are missing")
-        selector._ridge = _Ridge(arrays["ridge_a"].astype(np.float64), arrays["ridge_b"])
+        ridge = _Ridge(arrays["ridge_a"].astype(np.float64), arrays["ridge_b"])
+        if selector.method == "ridge":
+            selector._ridge = ridge
+        else:
+            selector._logistic = _logistic(settings_path, arrays, ridge)
     return selector
+
+
+def _logistic(path: Path, arrays: dict[str, np.ndarray[Any, Any]], cost: _Ridge) -> _Logistic:
+    if "logistic_w" not in arrays or "logistic_h" not in arrays:
+        raise _bad(path, "logistic arrays are missing")
+    w = arrays["logistic_w"].astype(np.float64)
+    h = arrays["logistic_h"].astype(np.float64)
+    if w.shape != cost.b.shape[1:] or h.shape != cost.a.shape[1:]:
+        raise _bad(path, "logistic array shapes do not match the settings")
+    return _Logistic(w, h, cost)
 
 
 def set_willingness_to_pay(path: Path, value: float) -> Path:

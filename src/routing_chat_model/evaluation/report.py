@@ -50,7 +50,7 @@ def evaluate(
     test: Dataset,
     *,
     encoder: object = None,
-    method: Method = "knn",
+    method: Method = "logistic",
     k: int | None = None,
     progress: TextIO | None = None,
 ) -> tuple[dict[str, Any], LearnedSelector]:
