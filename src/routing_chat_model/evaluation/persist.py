@@ -11,14 +11,8 @@ import numpy as np
 
 from routing_chat_model.encoders.adapters import as_encoder
 from routing_chat_model.errors import RouteConfigError
-from routing_chat_model.selectors.learned import (
-    FORMAT_VERSION,
-    READABLE_VERSIONS,
-    LearnedSelector,
-    _Logistic,
-    _Memory,
-    _Ridge,
-)
+from routing_chat_model.selectors._predictors import Logistic, Memory, Ridge
+from routing_chat_model.selectors.learned import FORMAT_VERSION, READABLE_VERSIONS, LearnedSelector
 
 __all__ = ["load_selector", "save_selector", "selector_paths", "set_willingness_to_pay"]
 
@@ -146,13 +140,13 @@ def load_selector(cls: type[LearnedSelector], path: Path, encoder: object) -> Le
         feedback_size=10_000,
     )
     vectors = np.asarray(arrays["vectors"], dtype=np.float32)
-    selector._memory = _Memory(vectors, arrays["quality"], arrays["cost"])
+    selector._memory = Memory(vectors, arrays["quality"], arrays["cost"])
     selector._ridge = None
     selector._logistic = None
     if selector.method in ("ridge", "logistic"):
         if "ridge_a" not in arrays or "ridge_b" not in arrays:
             raise _bad(settings_path, "ridge arrays are missing")
-        ridge = _Ridge(arrays["ridge_a"].astype(np.float64), arrays["ridge_b"])
+        ridge = Ridge(arrays["ridge_a"].astype(np.float64), arrays["ridge_b"])
         if selector.method == "ridge":
             selector._ridge = ridge
         else:
@@ -160,14 +154,14 @@ def load_selector(cls: type[LearnedSelector], path: Path, encoder: object) -> Le
     return selector
 
 
-def _logistic(path: Path, arrays: dict[str, np.ndarray[Any, Any]], cost: _Ridge) -> _Logistic:
+def _logistic(path: Path, arrays: dict[str, np.ndarray[Any, Any]], cost: Ridge) -> Logistic:
     if "logistic_w" not in arrays or "logistic_h" not in arrays:
         raise _bad(path, "logistic arrays are missing")
     w = arrays["logistic_w"].astype(np.float64)
     h = arrays["logistic_h"].astype(np.float64)
     if w.shape != cost.b.shape[1:] or h.shape != cost.a.shape[1:]:
         raise _bad(path, "logistic array shapes do not match the settings")
-    return _Logistic(w, h, cost)
+    return Logistic(w, h, cost)
 
 
 def set_willingness_to_pay(path: Path, value: float) -> Path:

@@ -1,0 +1,180 @@
+"""The predictors behind `LearnedSelector`: a kNN memory, ridge and logistic regressions.
+
+Each predicts, for embedded requests, every model's expected quality and cost; all learn from
+one more observation without a refit (see `LearnedSelector.record_feedback`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from routing_chat_model.errors import RouteConfigError
+
+__all__ = ["Logistic", "Memory", "Ridge", "check_wtp", "knn", "unit"]
+
+_F32 = npt.NDArray[np.float32]
+_F64 = npt.NDArray[np.float64]
+
+
+def unit(vectors: _F32) -> _F32:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.asarray(np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0))
+
+
+def check_wtp(value: float | None) -> float:
+    if value is None:
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise RouteConfigError(
+            f"willingness_to_pay={value!r}: give USD per quality point, a number > 0 "
+            "(math.inf or None for best quality whatever the cost)."
+        )
+    if value <= 0:
+        raise RouteConfigError(
+            f"willingness_to_pay={value!r} must be > 0 (USD one quality point is worth)."
+        )
+    return float(value)
+
+
+class Memory:
+    """kNN memory: unit embeddings with per-model quality and cost (NaN = unknown), growable."""
+
+    def __init__(self, vectors: _F32, quality: _F64, cost: _F64) -> None:
+        self.n = len(vectors)
+        cap = max(16, self.n)
+        self.x = np.zeros((cap, vectors.shape[1]), dtype=np.float32)
+        self.q = np.full((cap, quality.shape[1]), np.nan)
+        self.c = np.full((cap, quality.shape[1]), np.nan)
+        self.x[: self.n], self.q[: self.n], self.c[: self.n] = vectors, quality, cost
+
+    def append(self, vector: _F32, model: int, quality: float, cost: float) -> None:
+        if self.n == len(self.x):
+            grow = len(self.x)
+            self.x = np.concatenate([self.x, np.zeros((grow, self.x.shape[1]), np.float32)])
+            self.q = np.concatenate([self.q, np.full((grow, self.q.shape[1]), np.nan)])
+            self.c = np.concatenate([self.c, np.full((grow, self.c.shape[1]), np.nan)])
+        self.x[self.n] = vector
+        self.q[self.n, model] = quality
+        self.c[self.n, model] = cost
+        self.n += 1
+
+
+def knn(sims: _F64, values: _F64, k: int) -> _F64:
+    """Per query row and model: similarity-weighted mean of the k nearest rows having a value.
+
+    Weights are `max(sim, 0) + 1e-6`; rows without a value (NaN) never count as neighbours.
+    """
+    valid = ~np.isnan(values)  # (N, m)
+    if valid.all():  # every row counts for every model: one neighbour search for all models
+        kk = min(k, sims.shape[1])
+        idx = np.argpartition(-sims, kk - 1, axis=1)[:, :kk] if kk < sims.shape[1] else None
+        top = sims if idx is None else np.take_along_axis(sims, idx, axis=1)
+        w = np.maximum(top, 0.0) + 1e-6
+        vals = values[None] if idx is None else values[idx]  # (q, k, m)
+        return np.asarray(np.einsum("qk,qkm->qm", w, vals) / w.sum(axis=1)[:, None])
+    filled = np.where(valid, values, 0.0)
+    out = np.empty((sims.shape[0], values.shape[1]))
+    for lo in range(0, sims.shape[0], 64):
+        s = np.where(valid.T[None], sims[lo : lo + 64, None, :], -np.inf)  # (q, m, N)
+        kk = min(k, s.shape[2])
+        idx = np.argpartition(-s, kk - 1, axis=2)[:, :, :kk] if kk < s.shape[2] else None
+        top = s if idx is None else np.take_along_axis(s, idx, axis=2)
+        w = np.where(np.isfinite(top), np.maximum(top, 0.0) + 1e-6, 0.0)
+        cols = np.arange(values.shape[1])[None, :, None]
+        vals = filled.T[None] if idx is None else filled[idx, cols]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[lo : lo + 64] = (w * vals).sum(axis=2) / w.sum(axis=2)
+    return out
+
+
+class Ridge:
+    """Per-model ridge regressions on [embedding, 1], kept as sufficient statistics."""
+
+    def __init__(self, a: _F64, b: _F64) -> None:
+        self.a, self.b = a, b  # (2, m, d+1, d+1), (2, m, d+1): [quality, log cost]
+        self.w = np.stack([np.linalg.solve(a[t], b[t][..., None])[..., 0] for t in range(2)])
+
+    @classmethod
+    def fit(cls, x: _F32, quality: _F64, cost: _F64, alpha: float) -> Ridge:
+        z = np.hstack([x, np.ones((len(x), 1), np.float32)]).astype(np.float64)
+        m, d = quality.shape[1], z.shape[1]
+        a = np.zeros((2, m, d, d))
+        b = np.zeros((2, m, d))
+        for t, target in enumerate((quality, np.log(np.maximum(cost, 1e-12)))):
+            for j in range(m):
+                ok = ~np.isnan(quality[:, j])
+                zj = z[ok]
+                penalty = np.full(d, alpha)
+                penalty[-1] = 1e-6  # the intercept is not shrunk (only kept invertible)
+                a[t, j] = zj.T @ zj + np.diag(penalty)
+                b[t, j] = zj.T @ target[ok, j]
+        return cls(a, b)
+
+    def predict(self, x: _F32) -> tuple[_F64, _F64]:
+        z = np.hstack([x, np.ones((len(x), 1), np.float32)]).astype(np.float64)
+        return np.clip(z @ self.w[0].T, 0.0, 1.0), np.exp(z @ self.w[1].T)
+
+    def update(self, vector: _F32, model: int, quality: float, cost: float) -> None:
+        z = np.append(vector, 1.0).astype(np.float64)
+        targets = [(0, quality)] + ([] if math.isnan(cost) else [(1, math.log(max(cost, 1e-12)))])
+        for t, y in targets:
+            self.a[t, model] += np.outer(z, z)
+            self.b[t, model] += z * y
+            self.w[t, model] = np.linalg.solve(self.a[t, model], self.b[t, model])
+
+
+def _sigmoid(z: _F64) -> _F64:
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)))
+
+
+class Logistic:
+    """Per-model L2 logistic regressions of quality on [embedding, 1] (soft 0..1 labels allowed).
+
+    Keeps each model's weights and Hessian (the Laplace posterior precision), so feedback is one
+    online Newton step; costs come from a ridge regression of log cost (`Ridge`).
+    """
+
+    def __init__(self, w: _F64, h: _F64, cost: Ridge) -> None:
+        self.w, self.h, self.cost = w, h, cost  # (m, d+1), (m, d+1, d+1)
+        self.wt = np.ascontiguousarray(w.T)
+        self.ct = np.ascontiguousarray(cost.w[1].T)
+
+    @classmethod
+    def fit(cls, x: _F32, quality: _F64, cost: _F64, alpha: float) -> Logistic:
+        z = np.hstack([x, np.ones((len(x), 1), np.float32)]).astype(np.float64)
+        m, d = quality.shape[1], z.shape[1]
+        penalty = np.full(d, alpha)
+        penalty[-1] = 1e-6  # the intercept is not shrunk
+        w = np.zeros((m, d))
+        h = np.zeros((m, d, d))
+        for j in range(m):
+            ok = ~np.isnan(quality[:, j])
+            zj, y = z[ok], quality[ok, j]
+            wj = np.zeros(d)
+            for _ in range(30):  # Newton / IRLS; converges in ~6-10 steps
+                p = _sigmoid(zj @ wj)
+                hess = (zj * (p * (1 - p))[:, None]).T @ zj + np.diag(penalty)
+                step = np.linalg.solve(hess, zj.T @ (p - y) + penalty * wj)
+                wj -= step
+                if float(np.abs(step).max()) < 1e-5:
+                    break
+            p = _sigmoid(zj @ wj)
+            w[j] = wj
+            h[j] = (zj * (p * (1 - p))[:, None]).T @ zj + np.diag(penalty)
+        return cls(w, h, Ridge.fit(x, quality, cost, alpha))
+
+    def predict(self, x: _F32) -> tuple[_F64, _F64]:
+        z = np.hstack([x, np.ones((len(x), 1), np.float32)]).astype(np.float64)
+        return _sigmoid(z @ self.wt), np.exp(z @ self.ct)
+
+    def update(self, vector: _F32, model: int, quality: float, cost: float) -> None:
+        z = np.append(vector, 1.0).astype(np.float64)
+        p = float(_sigmoid(np.asarray(z @ self.w[model])))
+        self.h[model] += max(p * (1 - p), 1e-3) * np.outer(z, z)
+        self.w[model] -= np.linalg.solve(self.h[model], z * (p - quality))
+        self.wt[:, model] = self.w[model]
+        self.cost.update(vector, model, quality, cost)
+        self.ct[:, model] = self.cost.w[1, model]
