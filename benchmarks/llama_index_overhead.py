@@ -4,7 +4,11 @@ Two LlamaIndex LLMs answer the same two-message chat, in the same process:
 
 - `direct`: the child itself (`strong.chat(messages)`), the baseline;
 - `ours`: `RoutingChatModel` over two children with a one-rule `RuleSelector` that sends the
-  chat to `strong`; `ours_no_event` is the same router with `emit_routing_event=False`.
+  chat to `strong`; `ours_no_event` is the same router with `emit_routing_event=False`;
+- `passthrough`: the least any LlamaIndex LLM wrapping another pays, an `LLM` whose decorated
+  methods only call the child's: LlamaIndex's own per-call instrumentation (a span, callback
+  events, instrumentation events), run once for the wrapper and once for the child. What
+  `ours` adds beyond it is the routing itself.
 
 The child is the package's `ScriptedLLM`: its methods are decorated like a provider's
 (`@llm_chat_callback()`, so LlamaIndex's callback manager and instrumentation run) and it reports
@@ -12,7 +16,8 @@ usage, but it answers at once, so the table shows what the router adds, not a mo
 
 Measurements alternate each round in a rotating order, so drift hits every contestant alike.
 Modes: chat, achat, stream_chat and astream_chat (time to the end of the stream). The overhead
-is `p50(router) - p50(direct)`; the median of per-round paired differences is reported too.
+is `p50(router) - p50(direct)`; the median of per-round paired differences is reported too, and
+`+routing` is `p50(router) - p50(passthrough)`, the part the router's own work costs.
 Target (issue 3): the router adds <= 0.2 ms at p50 on chat.
 
 Run from the repo root: `python benchmarks/llama_index_overhead.py [--rounds N] [--out PATH]`.
@@ -32,8 +37,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+)
 from llama_index.core.llms import LLM
+from llama_index.core.llms.callbacks import llm_chat_callback
 
 from _bench import (
     default_out,
@@ -49,7 +65,7 @@ from routing_chat_model import Rule, RuleSelector
 from routing_chat_model.llama_index import RoutingChatModel
 from routing_chat_model.testing.llama_index import ScriptedLLM
 
-__all__ = ["build_contestants", "main"]
+__all__ = ["Passthrough", "build_contestants", "main"]
 
 TARGET_OVERHEAD_US = 200.0
 KEYWORDS = ["prove", "theorem", "derive"]
@@ -60,8 +76,77 @@ MESSAGES = [
 MODES = ("chat", "achat", "stream_chat", "astream_chat")
 
 
+class Passthrough(LLM):
+    """An LLM that hands every chat to `child`, decorated like any LlamaIndex LLM."""
+
+    child: LLM
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name in LlamaIndex payloads."""
+        return "Passthrough"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """The child's."""
+        return self.child.metadata
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """The child's chat."""
+        return self.child.chat(messages, **kwargs)
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """The child's achat."""
+        return await self.child.achat(messages, **kwargs)
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        """The child's stream, relayed."""
+
+        def gen() -> ChatResponseGen:
+            yield from self.child.stream_chat(messages, **kwargs)
+
+        return gen()
+
+    @llm_chat_callback()
+    async def astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        """The child's async stream, relayed."""
+
+        async def gen() -> ChatResponseAsyncGen:
+            async for chunk in await self.child.astream_chat(messages, **kwargs):
+                yield chunk
+
+        return gen()
+
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        """Not measured."""
+        raise NotImplementedError
+
+    async def acomplete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponse:
+        """Not measured."""
+        raise NotImplementedError
+
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        """Not measured."""
+        raise NotImplementedError
+
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        """Not measured."""
+        raise NotImplementedError
+
+
 def build_contestants() -> tuple[dict[str, LLM], list[ScriptedLLM]]:
-    """The direct child and two routers (with and without the event) over the same children.
+    """The direct child, two routers (with and without the event) and the pass-through wrapper.
 
     Returns:
         Name -> LLM; the children (to reset their call logs between rounds).
@@ -81,6 +166,7 @@ def build_contestants() -> tuple[dict[str, LLM], list[ScriptedLLM]]:
         "direct": strong,
         "ours": router(True),
         "ours_no_event": router(False),
+        "passthrough": Passthrough(child=strong),
     }
     return contestants, [fast, strong]
 
@@ -100,7 +186,7 @@ def _check(models: Mapping[str, LLM]) -> None:
         if _text(response) != expected or _text(last) != expected:
             raise SystemExit(f"{name} did not answer like the direct child: {_text(response)!r}")
         routing = response.additional_kwargs.get("routing")
-        if name != "direct" and (routing is None or routing["route"] != "strong"):
+        if name.startswith("ours") and (routing is None or routing["route"] != "strong"):
             raise SystemExit(f"{name} did not route to 'strong': {routing!r}")
 
 
@@ -178,6 +264,9 @@ def _summaries(mode: str, samples: Mapping[str, list[int]]) -> list[dict[str, An
             row["overhead_p50_us"] = round(stats["p50_us"] - base_p50, 3)
             row["paired_median_overhead_us"] = round(float(np.median(paired)) / 1000.0, 3)
             row["overhead_ratio_p50"] = round(stats["p50_us"] / base_p50, 3)
+            if name.startswith("ours") and "passthrough" in samples:
+                floor = summarize(samples["passthrough"])["p50_us"]
+                row["over_passthrough_p50_us"] = round(stats["p50_us"] - floor, 3)
             if name == "ours":
                 row["target_overhead_us"] = TARGET_OVERHEAD_US
                 row["meets_target"] = row["overhead_p50_us"] <= TARGET_OVERHEAD_US
@@ -249,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fmt_us(r["p99_us"]),
             "-" if "overhead_p50_us" not in r else fmt_us(r["overhead_p50_us"]),
             "-" if "paired_median_overhead_us" not in r else fmt_us(r["paired_median_overhead_us"]),
+            "-" if "over_passthrough_p50_us" not in r else fmt_us(r["over_passthrough_p50_us"]),
             "-" if "meets_target" not in r else ("yes" if r["meets_target"] else "NO"),
         ]
         for r in rows
@@ -257,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"LlamaIndex router overhead over the direct child, microseconds ({args.rounds} "
         f"interleaved rounds, {args.warmup} warm-up; target: ours adds <= "
         f"{TARGET_OVERHEAD_US:.0f} us at p50 on chat)",
-        ["mode", "contestant", "p50", "p90", "p99", "+p50", "+paired", "target"],
+        ["mode", "contestant", "p50", "p90", "p99", "+p50", "+paired", "+routing", "target"],
         table,
     )
     payload = {
@@ -272,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "messages": len(MESSAGES),
             "ours": "RoutingChatModel + RuleSelector([Rule(route='strong', keywords=KEYWORDS)])",
             "ours_no_event": "ours with emit_routing_event=False",
+            "passthrough": "Passthrough(child=strong): @llm_chat_callback methods calling the child",
             "keywords": KEYWORDS,
         },
         "results": rows,

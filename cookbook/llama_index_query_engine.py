@@ -30,7 +30,7 @@ from typing import Any
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.response.schema import StreamingResponse
 from llama_index.core.embeddings import MockEmbedding
-from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
+from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.prompts import ChatPromptTemplate
 from pydantic import Field
@@ -116,7 +116,8 @@ def build_index() -> VectorStoreIndex:
 def record(question: str, answer: str, decision: dict[str, Any]) -> dict[str, Any]:
     """What happened to one question."""
     scores = ", ".join(f"{k} {v:.2f}" for k, v in decision["scores"].items())
-    print(f"  {question!r}\n    -> {decision['route']} [{scores}]: {answer}")
+    first_line = answer.splitlines()[0] if answer else ""
+    print(f"  {question!r}\n    -> {decision['route']} [{scores}]: {first_line}")
     return {"question": question, "answer": answer, "decision": decision}
 
 
@@ -143,7 +144,8 @@ def main() -> dict[str, Any]:
         async_ = record(LOOKUP, answer, log.decisions[-1])
 
         print("LlamaIndex's default prompt (context + question in one message) for comparison:")
-        default_prompt = index.as_query_engine(llm=router)
+        # Every document in the context: mock embeddings tie, and ties would pick at random.
+        default_prompt = index.as_query_engine(llm=router, similarity_top_k=len(DOCS))
         naive = [record(q, str(default_prompt.query(q)), log.decisions[-1]) for q in (REASONING,)]
 
         print("streaming=True:")

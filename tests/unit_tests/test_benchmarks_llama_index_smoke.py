@@ -47,7 +47,7 @@ def test_overhead_runs_every_mode_for_every_contestant(tmp_path: Path) -> None:
     assert {(r["mode"], r["contestant"]) for r in rows} == {
         (mode, name)
         for mode in ("chat", "achat", "stream_chat", "astream_chat")
-        for name in ("direct", "ours", "ours_no_event")
+        for name in ("direct", "ours", "ours_no_event", "passthrough")
     }
     for row in rows:
         assert row["n"] == 10
@@ -55,6 +55,8 @@ def test_overhead_runs_every_mode_for_every_contestant(tmp_path: Path) -> None:
         if row["contestant"] != "direct":
             assert isinstance(row["overhead_p50_us"], float)
             assert isinstance(row["paired_median_overhead_us"], float)
+        if row["contestant"].startswith("ours"):
+            assert isinstance(row["over_passthrough_p50_us"], float)
     ours = [r for r in rows if r["contestant"] == "ours"]
     assert all(r["target_overhead_us"] == 200.0 for r in ours)
     assert all(isinstance(r["meets_target"], bool) for r in ours)

@@ -16,12 +16,13 @@ from llama_index.core import Document, Settings, VectorStoreIndex
 from llama_index.core.agent.workflow import AgentWorkflow, FunctionAgent, ReActAgent
 from llama_index.core.base.response.schema import StreamingResponse
 from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
+from llama_index.core.chat_engine.types import ChatMode
 from llama_index.core.embeddings import MockEmbedding
-from llama_index.core.instrumentation import root_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.llms.mock import MockLLM
 from llama_index.core.tools import FunctionTool
+from llama_index_instrumentation import root_dispatcher
 from pydantic import Field
 
 from routing_chat_model import Rule, RuleSelector
@@ -53,7 +54,7 @@ def decisions() -> Iterator[Decisions]:
 
 
 @pytest.fixture
-def settings() -> Iterator[type[Settings]]:
+def settings() -> Iterator[Any]:
     saved = Settings._llm, Settings._embed_model, Settings._callback_manager
     yield Settings
     Settings._llm, Settings._embed_model, Settings._callback_manager = saved
@@ -108,7 +109,7 @@ def test_query_engine_streaming(index: VectorStoreIndex, decisions: Decisions) -
 
 
 def test_query_engine_with_settings_llm_counts_tokens_once(
-    settings: type[Settings], decisions: Decisions
+    settings: Any, decisions: Decisions
 ) -> None:
     counter = TokenCountingHandler(tokenizer=str.split)
     settings.callback_manager = CallbackManager([counter])
@@ -126,7 +127,7 @@ def test_query_engine_with_settings_llm_counts_tokens_once(
 async def test_condense_plus_context_chat_engine(
     index: VectorStoreIndex, decisions: Decisions
 ) -> None:
-    engine = index.as_chat_engine(chat_mode="condense_plus_context", llm=make_router())
+    engine = index.as_chat_engine(chat_mode=ChatMode.CONDENSE_PLUS_CONTEXT, llm=make_router())
     first = engine.chat("what is routing?")
     assert str(first).startswith("[fast] what is routing?")
     second = engine.chat("now prove it")  # condenses the question, then answers
@@ -152,16 +153,14 @@ async def test_function_agent_routes_and_keeps_the_tool_round_together(
     decisions: Decisions,
 ) -> None:
     agent = FunctionAgent(tools=[FunctionTool.from_defaults(fn=add)], llm=make_router())
-    result = await agent.run("prove you can add 2 and 3")
+    result: Any = await agent.run("prove you can add 2 and 3")
     assert str(result) == "Tool said: 5"
     assert [c.tool_name for c in result.tool_calls] == ["add"]
     assert decisions.routes() == ["strong", "strong"]
     assert [d["selector"] for d in decisions.decisions] == ["rules", "tool_round"]
 
 
-async def test_agent_workflow_with_settings_llm(
-    settings: type[Settings], decisions: Decisions
-) -> None:
+async def test_agent_workflow_with_settings_llm(settings: Any, decisions: Decisions) -> None:
     settings.llm = make_router()
     workflow = AgentWorkflow.from_tools_or_functions([add])
     result = await workflow.run(user_msg="add 2 and 40")
@@ -187,7 +186,9 @@ async def test_react_agent_routes_each_step(decisions: Decisions) -> None:
         responses=['Thought: I need a tool.\nAction: add\nAction Input: {"a": 2, "b": 3}'],
     )
     fast = ScriptedLLM(model="fast", responses=["Thought: I can answer.\nAnswer: 5"])
-    agent = ReActAgent(tools=[FunctionTool.from_defaults(fn=add)], llm=make_router(fast=fast, strong=strong))
+    agent = ReActAgent(
+        tools=[FunctionTool.from_defaults(fn=add)], llm=make_router(fast=fast, strong=strong)
+    )
     result = await agent.run("prove that 2 + 3 is 5")
     assert str(result) == "5"
     assert decisions.routes() == ["strong", "fast"]

@@ -33,7 +33,6 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
 from llama_index.core.callbacks.base_handler import BaseCallbackHandler
-from llama_index.core.instrumentation import root_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.llm import (
@@ -46,9 +45,10 @@ from llama_index.core.llms import LLM
 from llama_index.core.llms.mock import MockFunctionCallingLLM, MockLLM
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.tools import FunctionTool
+from llama_index_instrumentation import root_dispatcher
 from pydantic import BaseModel, Field
 
-from routing_chat_model import Rule, RuleSelector, RoutingInputError
+from routing_chat_model import RoutingInputError, Rule, RuleSelector
 from routing_chat_model.llama_index import RoutingChatModel, RoutingDecisionEvent
 from routing_chat_model.testing import ScriptedLLM
 
@@ -237,7 +237,7 @@ def test_streams_are_real_generators_of_cumulative_chunks(llm: LLM, method: str)
     arg: Any = user() if method == "stream_chat" else TEXT
     stream = getattr(llm, method)(arg)
     assert inspect.isgenerator(stream)
-    chunks = list(stream)
+    chunks: list[Any] = list(stream)
     assert chunks
     assert "".join(c.delta or "" for c in chunks) == text_of(chunks[-1])
 
@@ -247,7 +247,7 @@ async def test_async_streams_are_real_async_generators(llm: LLM, method: str) ->
     arg: Any = user() if method == "astream_chat" else TEXT
     stream = await getattr(llm, method)(arg)
     assert inspect.isasyncgen(stream)
-    chunks = [c async for c in stream]
+    chunks: list[Any] = [c async for c in stream]
     assert chunks
     assert "".join(c.delta or "" for c in chunks) == text_of(chunks[-1])
 
@@ -339,6 +339,14 @@ async def test_structured_predict(llm: LLM) -> None:
     assert await llm.astructured_predict(Album, ALBUM_PROMPT, topic="cats") == Album()
 
 
+async def test_stream_structured_predict(llm: LLM) -> None:
+    _needs_tools(llm)
+    parts = list(llm.stream_structured_predict(Album, ALBUM_PROMPT, topic="cats"))
+    assert parts[-1] == Album()
+    parts = [p async for p in await llm.astream_structured_predict(Album, ALBUM_PROMPT, topic="x")]
+    assert parts[-1] == Album()
+
+
 def test_as_structured_llm(llm: LLM) -> None:
     structured = llm.as_structured_llm(Album)
     response = structured.chat(user("an album about cats"))
@@ -369,7 +377,9 @@ async def test_instrumentation_events(
     response = await call(llm, method)
     chat = method in METHODS
     start, end = (
-        (LLMChatStartEvent, LLMChatEndEvent) if chat else (LLMCompletionStartEvent, LLMCompletionEndEvent)
+        (LLMChatStartEvent, LLMChatEndEvent)
+        if chat
+        else (LLMCompletionStartEvent, LLMCompletionEndEvent)
     )
     own_span = f"{type(llm).__name__}.{method}-"
     own = [e for e in events.of(start) if (e.span_id or "").startswith(own_span)]

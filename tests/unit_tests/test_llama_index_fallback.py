@@ -42,9 +42,7 @@ def secondary(servers: tuple[OpenAIServer, OpenAIServer]) -> OpenAIServer:
 
 
 def openai_child(server: OpenAIServer, model: str, **kwargs: Any) -> OpenAI:
-    return OpenAI(
-        model=model, api_base=server.base_url, api_key="sk-test", max_retries=0, **kwargs
-    )
+    return OpenAI(model=model, api_base=server.base_url, api_key="sk-test", max_retries=0, **kwargs)
 
 
 @pytest.fixture

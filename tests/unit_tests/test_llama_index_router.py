@@ -6,6 +6,7 @@ Children are `ScriptedLLM`s whose answers name the model that wrote them ("[fast
 
 from __future__ import annotations
 
+import copy
 import gc
 from collections.abc import Iterator
 from typing import Any
@@ -15,12 +16,12 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from llama_index.core import Settings
 from llama_index.core.base.llms.types import ChatMessage, ImageBlock, LLMMetadata, MessageRole
 from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
-from llama_index.core.instrumentation import root_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.llm import LLMChatStartEvent
 from llama_index.core.instrumentation.span_handlers import SimpleSpanHandler
 from llama_index.core.llms.mock import MockLLM
+from llama_index_instrumentation import root_dispatcher
 from pydantic import Field
 
 from routing_chat_model import (
@@ -45,7 +46,10 @@ def make_router(
     """fast answers by default; "prove" goes to strong."""
     kwargs.setdefault("selector", RuleSelector([Rule(route="strong", keywords=["prove"])]))
     return RoutingChatModel(
-        models={"fast": fast or ScriptedLLM(model="fast"), "strong": strong or ScriptedLLM(model="strong")},
+        models={
+            "fast": fast or ScriptedLLM(model="fast"),
+            "strong": strong or ScriptedLLM(model="strong"),
+        },
         **kwargs,
     )
 
@@ -147,11 +151,16 @@ def test_child_metadata_failure_is_a_config_error() -> None:
 
 def test_model_copy_rebuilds_and_checks_the_routing() -> None:
     router = make_router()
-    copy = router.model_copy(update={"default": "strong"})
-    assert copy.chat(user("hi")).message.content == "[strong] hi"
+    updated = router.model_copy(update={"default": "strong"})
+    assert updated.chat(user("hi")).message.content == "[strong] hi"
     assert router.chat(user("hi")).message.content == "[fast] hi"
     with pytest.raises(RouteConfigError):
         router.model_copy(update={"default": "medium"})
+    for deep in (router.model_copy(deep=True), copy.deepcopy(router)):
+        assert deep.models["fast"] is not router.models["fast"]
+        assert deep.chat(user("prove it")).message.content == "[strong] prove it"
+    deep = router.model_copy(update={"default": "strong"}, deep=True)
+    assert deep.chat(user("hi")).message.content == "[strong] hi"
 
 
 # -- metadata ----------------------------------------------------------------------------------
@@ -187,9 +196,7 @@ def test_capability_overrides_change_metadata_and_candidates() -> None:
 
 
 def test_a_prompt_too_long_for_a_child_goes_to_one_whose_window_fits() -> None:
-    router = make_router(
-        ScriptedLLM(model="fast", context_window=50), ScriptedLLM(model="strong")
-    )
+    router = make_router(ScriptedLLM(model="fast", context_window=50), ScriptedLLM(model="strong"))
     long_text = "word " * 200  # ~250 tokens by the core's estimate
     response = router.chat(user(long_text))
     assert response.additional_kwargs["routing"]["route"] == "strong"
@@ -252,7 +259,9 @@ def test_images_go_only_to_models_that_accept_them() -> None:
         role=MessageRole.USER,
         blocks=[ImageBlock(url="https://example.com/cat.png", image_mimetype="image/png")],
     )
-    message.blocks.insert(0, ImageBlock(url="https://example.com/dog.png", image_mimetype="image/png"))
+    message.blocks.insert(
+        0, ImageBlock(url="https://example.com/dog.png", image_mimetype="image/png")
+    )
     assert router.chat([message]).additional_kwargs["routing"]["route"] == "strong"
     only_fast = RoutingChatModel(
         models={"fast": ScriptedLLM()}, capabilities={"fast": {"image_inputs": False}}
@@ -319,16 +328,14 @@ def test_all_models_failing_raises_all_models_failed_error(events: Events) -> No
 
 def test_fallback_settings() -> None:
     custom = type("CustomError", (Exception,), {})
-    router = make_router(
-        ScriptedLLM(model="fast", errors=[custom()]), fallback_exceptions=[custom]
-    )
+    router = make_router(ScriptedLLM(model="fast", errors=[custom()]), fallback_exceptions=[custom])
     assert router.chat(user("hi")).additional_kwargs["routing"]["route"] == "strong"
     strict = make_router(ScriptedLLM(model="fast", errors=[TimeoutError()]), fallback_on=[])
     with pytest.raises(TimeoutError):
         strict.chat(user("hi"))
 
 
-def test_stream_falls_back_before_the_first_chunk_only() -> None:
+def test_stream_falls_back_before_the_first_chunk_only(events: Events) -> None:
     fails_first = make_router(
         ScriptedLLM(model="fast", errors=[TimeoutError()], fail_after_chunks=0)
     )
@@ -341,6 +348,8 @@ def test_stream_falls_back_before_the_first_chunk_only() -> None:
             seen.append(chunk.delta)
     assert seen == ["[fast] ", "hi "]
     assert info.value.route == "fast"
+    # the stream that fell back reports its decision; the cut one, like any failed call, none
+    assert [d["route"] for d in events.decisions()] == ["strong"]
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -425,6 +434,17 @@ def test_token_counts_match_a_direct_call(global_callbacks: None, method: str) -
     counter.reset_counts()
     run(child)  # the child used directly still reports
     assert _counts(counter) == direct
+
+
+def test_nested_routers_count_once(global_callbacks: None) -> None:
+    counter = TokenCountingHandler(tokenizer=str.split)
+    Settings.callback_manager = CallbackManager([counter])
+    inner = make_router()
+    outer = RoutingChatModel(models={"inner": inner, "other": ScriptedLLM(model="other")})
+    response = outer.chat(user("prove it"))
+    assert response.message.content == "[strong] prove it"
+    assert response.additional_kwargs["routing"]["route"] == "inner"
+    assert len(counter.llm_token_counts) == 1
 
 
 def test_counts_once_as_settings_llm(global_callbacks: None) -> None:

@@ -16,12 +16,12 @@ from llama_index.core.base.llms.types import (
     MessageRole,
     ToolCallBlock,
 )
-from llama_index.core.instrumentation import root_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.llms.mock import MockLLM
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.tools import FunctionTool
+from llama_index_instrumentation import root_dispatcher
 from pydantic import BaseModel, Field
 
 from routing_chat_model import RoutingInputError, Rule, RuleSelector
@@ -54,7 +54,11 @@ def make_router(**models: Any) -> RoutingChatModel:
 def test_only_tool_capable_children_get_tool_calls() -> None:
     tools_child = ScriptedLLM(model="tools")
     router = RoutingChatModel(
-        models={"text": MockLLM(), "plain": ScriptedLLM(function_calling=False), "tools": tools_child},
+        models={
+            "text": MockLLM(),
+            "plain": ScriptedLLM(function_calling=False),
+            "tools": tools_child,
+        },
         selector=lambda request: "text",
     )
     response = router.chat_with_tools([ADD], user_msg="add 2 and 3")
@@ -64,9 +68,10 @@ def test_only_tool_capable_children_get_tool_calls() -> None:
     calls = router.get_tool_calls_from_response(response)
     assert [(c.tool_name, c.tool_kwargs) for c in calls] == [("add", {"a": 2, "b": 3})]
     # without tools the selector's choice stands
-    assert router.chat([ChatMessage(role="user", content="hi")]).additional_kwargs["routing"][
-        "route"
-    ] == "text"
+    assert (
+        router.chat([ChatMessage(role="user", content="hi")]).additional_kwargs["routing"]["route"]
+        == "text"
+    )
 
 
 def test_the_chosen_child_formats_the_tools_and_router_kwargs_never_reach_it() -> None:
@@ -175,7 +180,9 @@ class Native(ScriptedLLM):
 
     native_calls: int = 0
 
-    def structured_predict(self, output_cls: Any, prompt: Any, llm_kwargs: Any = None, **args: Any) -> Any:
+    def structured_predict(
+        self, output_cls: Any, prompt: Any, llm_kwargs: Any = None, **args: Any
+    ) -> Any:
         self.native_calls += 1
         assert llm_kwargs in (None, {"temperature": 0}), llm_kwargs
         if self.errors:

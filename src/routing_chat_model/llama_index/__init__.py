@@ -1,4 +1,8 @@
-"""LlamaIndex adapter: `RoutingChatModel` (a `FunctionCallingLLM`) and its instrumentation event."""
+"""LlamaIndex adapter: a routing `FunctionCallingLLM`, and a selector for `RouterQueryEngine`.
+
+`RoutingChatModel` routes each LLM call; `RoutingSelector` routes among query engines with no
+LLM call; both dispatch one `RoutingDecisionEvent` per routed call.
+"""
 
 from __future__ import annotations
 
@@ -12,5 +16,6 @@ except ImportError as _import_error:  # pragma: no cover - exercised in a subpro
 
 from routing_chat_model.llama_index.chat_model import RoutingChatModel
 from routing_chat_model.llama_index.events import RoutingDecisionEvent
+from routing_chat_model.llama_index.selector import RoutedSelection, RoutingSelector
 
-__all__ = ["RoutingChatModel", "RoutingDecisionEvent"]
+__all__ = ["RoutedSelection", "RoutingChatModel", "RoutingDecisionEvent", "RoutingSelector"]

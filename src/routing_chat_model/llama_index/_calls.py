@@ -102,7 +102,7 @@ class ChatCall:
         self.has_tools = bool(self.tools.tools if self.tools else self.kwargs.get("tools"))
         self.request = build_request(
             owner,
-            to_turns(self.messages, owner.tool_routes.get),
+            to_turns(self.messages, owner._tool_routes.get),
             own,
             tools=self.has_tools,
             structured=structured,

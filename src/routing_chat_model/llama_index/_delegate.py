@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from llama_index.core.base.llms.types import ChatResponse, CompletionResponse
 from llama_index.core.instrumentation.span import active_span_id
 from llama_index_instrumentation import get_dispatcher
+from llama_index_instrumentation.dispatcher import Dispatcher
+from llama_index_instrumentation.event_handlers import NullEventHandler
 
 from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.llama_index._callbacks import ROUTE_TAG, ascoped, scoped
@@ -51,7 +53,7 @@ def complete(
 ) -> RoutingDecision:
     """The decision with the answer's usage, provider model name and cost."""
     route = decision.route
-    name = model_name or owner.child_model_name(route)
+    name = model_name or owner._child_model_name(route)
     return owner.router.with_usage(
         decision, usage, model_name=name, provider=owner.models[route].class_name()
     )
@@ -63,9 +65,22 @@ def tag(response: R, routing: dict[str, Any]) -> R:
     return cast("R", response.model_copy(update=update))
 
 
+def _listening() -> bool:
+    """Whether an event handler other than LlamaIndex's default no-op one would see an event."""
+    current: Dispatcher | None = dispatcher
+    while current is not None:
+        if any(not isinstance(h, NullEventHandler) for h in current.event_handlers):
+            return True
+        current = current.parent if current.propagate else None
+    return False
+
+
 def dispatch(owner: RoutingChatModel, decision: RoutingDecision, span_id: str | None) -> None:
-    """One `RoutingDecisionEvent` for the call, in the router's span, tagged with the route."""
-    if owner.emit_routing_event:
+    """One `RoutingDecisionEvent` for the call, in the router's span, tagged with the route.
+
+    Skipped when no handler listens: building the event costs ~20 us a call.
+    """
+    if owner.emit_routing_event and _listening():
         dispatcher.event(
             RoutingDecisionEvent(
                 decision=decision.to_dict(), span_id=span_id, tags={ROUTE_TAG: decision.route}
@@ -82,7 +97,7 @@ def _finish(
 ) -> R:
     decision = complete(owner, decision, usage_of(response), model_name_of(response))
     if tools and isinstance(response, ChatResponse):
-        owner.tool_routes.record(owner.models[decision.route], decision.route, response)
+        owner._tool_routes.record(owner.models[decision.route], decision.route, response)
     dispatch(owner, decision, span_id)
     return tag(response, decision.to_dict())
 
@@ -98,7 +113,7 @@ def run(
     span_id = active_span_id.get()
 
     def attempt(route: str) -> R:
-        with owner.scope(route, span_id).active():
+        with owner._scope(route, span_id).active():
             return invoke(route)
 
     response, decision = owner.router.run(decision, attempt)
@@ -116,7 +131,7 @@ async def arun(
     span_id = active_span_id.get()
 
     async def attempt(route: str) -> R:
-        with owner.scope(route, span_id).active():
+        with owner._scope(route, span_id).active():
             return await invoke(route)
 
     response, decision = await owner.router.arun(decision, attempt)
@@ -134,7 +149,7 @@ def run_delegated(
     span_id = active_span_id.get()
 
     def attempt(route: str) -> T:
-        with owner.scope(route, span_id, delegated=True).active():
+        with owner._scope(route, span_id, delegated=True).active():
             return invoke(route)
 
     result, decision = owner.router.run(decision, attempt)
@@ -149,7 +164,7 @@ async def arun_delegated(
     span_id = active_span_id.get()
 
     async def attempt(route: str) -> T:
-        with owner.scope(route, span_id, delegated=True).active():
+        with owner._scope(route, span_id, delegated=True).active():
             return await invoke(route)
 
     result, decision = await owner.router.arun(decision, attempt)
@@ -174,6 +189,7 @@ class _Relay:
         self.last: Any = None
         self.usage: Usage | None = None
         self.dispatched = False
+        self.failed = False
 
     def push(self, chunk: R, decision: RoutingDecision) -> Iterator[R]:
         if self.decision is None:
@@ -197,14 +213,18 @@ class _Relay:
         self.decision = complete(self.owner, self.decision, self.usage, model_name_of(self.last))
         if self.tools and isinstance(self.last, ChatResponse):
             route = self.decision.route
-            self.owner.tool_routes.record(self.owner.models[route], route, self.last)
+            self.owner._tool_routes.record(self.owner.models[route], route, self.last)
         held, self.held = self.held, None
         if held is not None:
             yield tag(held, self.decision.to_dict())
 
     def dispatch_once(self) -> None:
-        """Dispatch the decision once a child streamed (also for abandoned or cut streams)."""
-        if self.decision is not None and not self.dispatched:
+        """Dispatch the decision once, if a child streamed.
+
+        At the end of the stream, or when the consumer abandons it; not when it failed (as for
+        a call that raised).
+        """
+        if self.decision is not None and not self.dispatched and not self.failed:
             self.dispatched = True
             dispatch(self.owner, self.decision, self.span_id)
 
@@ -220,7 +240,7 @@ def stream(
     span_id = active_span_id.get()
 
     def open_stream(route: str) -> Iterator[R]:
-        scope = owner.scope(route, span_id)
+        scope = owner._scope(route, span_id)
         with scope.active():
             child_stream = open_child(route)
         yield from scoped(child_stream, scope)
@@ -232,6 +252,9 @@ def stream(
             for chunk, current in routed:
                 yield from relay.push(chunk, current)
             yield from relay.close()
+        except Exception:
+            relay.failed = True  # e.g. StreamInterruptedError: no answer to report
+            raise
         finally:
             _close(routed)
             relay.dispatch_once()
@@ -250,7 +273,7 @@ def astream(
     span_id = active_span_id.get()
 
     async def open_stream(route: str) -> AsyncIterator[R]:
-        scope = owner.scope(route, span_id)
+        scope = owner._scope(route, span_id)
         with scope.active():
             child_stream = await open_child(route)
         inner = ascoped(child_stream, scope)
@@ -269,6 +292,9 @@ def astream(
                     yield out
             for out in relay.close():
                 yield out
+        except Exception:
+            relay.failed = True
+            raise
         finally:
             await _aclose(routed)
             relay.dispatch_once()

@@ -7,6 +7,7 @@ chosen child through its own public methods.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -166,12 +167,34 @@ class RoutingChatModel(FunctionCallingLLM):
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy; with `update`, its routing is rebuilt (and checked) from the new settings."""
-        copy = super().model_copy(update=update, deep=deep)
+        if deep:  # pydantic would deep-copy the router's locks; __deepcopy__ rebuilds it
+            clone = copy.deepcopy(self)
+            return clone.model_copy(update=update) if update else clone
+        clone = super().model_copy(update=update)
         if update:
             current = ("models", "route_on", "fallbacks", "capabilities")
-            check_settings(type(self), {**{k: getattr(copy, k) for k in current}, **update})
-            copy._build()
-        return copy
+            check_settings(type(self), {**{k: getattr(clone, k) for k in current}, **update})
+            clone._build()
+        return clone
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        """A deep copy whose routing is rebuilt (the router holds locks and caches).
+
+        The selector is shared, not copied: it is configuration (and may hold a loaded encoder).
+        """
+        memo = {} if memo is None else memo
+        cls = type(self)
+        clone = cls.__new__(cls)
+        memo[id(self)] = clone
+        memo[id(self.selector)] = self.selector
+        object.__setattr__(clone, "__dict__", copy.deepcopy(self.__dict__, memo))
+        object.__setattr__(
+            clone, "__pydantic_extra__", copy.deepcopy(self.__pydantic_extra__, memo)
+        )
+        object.__setattr__(clone, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        object.__setattr__(clone, "__pydantic_private__", {"_tool_routes": ToolRoutes()})
+        clone._build()
+        return clone
 
     @classmethod
     def class_name(cls) -> str:
@@ -188,16 +211,11 @@ class RoutingChatModel(FunctionCallingLLM):
         """The framework-free router behind this LLM."""
         return self._router
 
-    @property
-    def tool_routes(self) -> ToolRoutes:
-        """Which route issued each tool call (for tool results)."""
-        return self._tool_routes
-
-    def child_model_name(self, route: str) -> str | None:
+    def _child_model_name(self, route: str) -> str | None:
         """The provider model name of a route, from its metadata."""
         return self._model_names.get(route)
 
-    def scope(self, route: str, span_id: str | None, *, delegated: bool = False) -> CallScope:
+    def _scope(self, route: str, span_id: str | None, *, delegated: bool = False) -> CallScope:
         """The callback and instrumentation scope of one child call."""
         adopt(self.models[route])  # frameworks may have reassigned its callback manager
         return CallScope(route, span_id, self.callback_manager.handlers, delegated=delegated)
