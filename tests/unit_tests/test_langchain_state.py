@@ -90,3 +90,16 @@ def test_model_copy_with_update_rebuilds_the_routing() -> None:
 
     with pytest.raises(RouteConfigError, match="default='ghost'"):
         router.model_copy(update={"default": "ghost"})
+
+
+def test_deep_copies_route_independently() -> None:
+    import copy
+
+    router = make_router()
+    clone = copy.deepcopy(router)
+    deep = router.model_copy(deep=True, update={"default": "gamma"})
+    assert clone.models["alpha"] is not router.models["alpha"]
+    assert clone.selector is router.selector
+    assert clone.invoke("x use-beta").response_metadata["routing"]["route"] == "beta"
+    assert deep.invoke("plain").response_metadata["routing"]["route"] == "gamma"
+    assert router.invoke("plain").response_metadata["routing"]["route"] == "alpha"

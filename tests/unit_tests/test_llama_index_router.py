@@ -9,12 +9,19 @@ from __future__ import annotations
 import copy
 import gc
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from llama_index.core import Settings
-from llama_index.core.base.llms.types import ChatMessage, ImageBlock, LLMMetadata, MessageRole
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ImageBlock,
+    LLMMetadata,
+    MessageRole,
+)
 from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
@@ -33,8 +40,10 @@ from routing_chat_model import (
     Rule,
     RuleSelector,
     StreamInterruptedError,
+    Usage,
 )
 from routing_chat_model.llama_index import RoutingChatModel, RoutingDecisionEvent
+from routing_chat_model.llama_index._convert import usage_of
 from routing_chat_model.testing import ScriptedLLM
 
 ROUTER_KWARGS = {"model", "routing_metadata", "routing_tools"}
@@ -281,6 +290,50 @@ def test_usage_and_cost_on_responses_and_the_last_streamed_chunk() -> None:
     last = chunks[-1].additional_kwargs["routing"]
     assert (last["input_tokens"], last["cost_usd"]) == (3, pytest.approx(3.0))
     assert "routing" not in chunks[-1].message.additional_kwargs
+
+
+@pytest.mark.parametrize(
+    ("raw", "extra", "expected"),
+    [
+        ({"usage": {"prompt_tokens": 5, "completion_tokens": 2}}, {}, Usage(5, 2)),
+        (  # an OpenAI SDK object, with cached prompt tokens
+            SimpleNamespace(
+                usage=SimpleNamespace(
+                    prompt_tokens=9,
+                    completion_tokens=1,
+                    prompt_tokens_details=SimpleNamespace(cached_tokens=4),
+                )
+            ),
+            {},
+            Usage(9, 1, 4),
+        ),
+        (  # Anthropic: cache reads and writes are not counted in input_tokens
+            {
+                "usage": {
+                    "input_tokens": 3,
+                    "output_tokens": 2,
+                    "cache_read_input_tokens": 10,
+                    "cache_creation_input_tokens": 5,
+                }
+            },
+            {},
+            Usage(18, 2, 10),
+        ),
+        (  # Gemini
+            SimpleNamespace(
+                usage_metadata=SimpleNamespace(prompt_token_count=7, candidates_token_count=3)
+            ),
+            {},
+            Usage(7, 3),
+        ),
+        (None, {"prompt_tokens": 4, "completion_tokens": 1}, Usage(4, 1)),  # llms-openai
+        ({"model": "m"}, {"routing": {}}, None),
+    ],
+)
+def test_usage_is_read_from_provider_shapes(raw: Any, extra: Any, expected: Usage | None) -> None:
+    response = ChatResponse(message=ChatMessage(role="assistant", content="x"), raw=raw)
+    response.additional_kwargs = extra
+    assert usage_of(response) == expected
 
 
 # -- fallback ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ failure after it raises `StreamInterruptedError` (another model's text is never 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -34,6 +35,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 from typing_extensions import Self
 
+from routing_chat_model._copying import deepcopy_model
 from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.langchain import _delegate
 from routing_chat_model.langchain._events import (
@@ -161,12 +163,21 @@ class RoutingChatModel(BaseChatModel):
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy; with `update`, its routing is rebuilt (and checked) from the new settings."""
-        copy = super().model_copy(update=update, deep=deep)
+        if deep:  # pydantic would deep-copy the router's locks; __deepcopy__ rebuilds it
+            clone = copy.deepcopy(self)
+            return clone.model_copy(update=update) if update else clone
+        clone = super().model_copy(update=update)
         if update:
             current = ("models", "route_on", "fallbacks", "capabilities")
-            check_settings(type(self), {**{k: getattr(copy, k) for k in current}, **update})
-            copy._router = copy._build_router()
-        return copy
+            check_settings(type(self), {**{k: getattr(clone, k) for k in current}, **update})
+            clone._router = clone._build_router()
+        return clone
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        """A deep copy whose routing is rebuilt; the selector is shared (it is configuration)."""
+        clone = deepcopy_model(self, memo, share=(self.selector,))
+        clone._router = clone._build_router()
+        return clone
 
     def _build_router(self) -> Router:
         selector = self.selector

@@ -120,13 +120,16 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+_INPUT_KEYS = ("prompt_tokens", "input_tokens", "prompt_token_count")
+_OUTPUT_KEYS = ("completion_tokens", "output_tokens", "candidates_token_count")
+
+
 def _usage_block(raw: Any) -> Any:
     if raw is None:
         return None
-    usage = _get(raw, "usage")
-    if usage is None and isinstance(raw, Mapping):
-        usage = raw.get("usage_metadata")
-    return usage
+    if isinstance(raw, Mapping):
+        return raw.get("usage") or raw.get("usage_metadata")
+    return getattr(raw, "usage", None) or getattr(raw, "usage_metadata", None)
 
 
 def usage_of(response: ChatResponse | CompletionResponse) -> Usage | None:
@@ -135,15 +138,19 @@ def usage_of(response: ChatResponse | CompletionResponse) -> Usage | None:
     Read from `raw` (OpenAI, Anthropic, Gemini shapes) or, as llama-index-llms-openai also
     reports it, from `prompt_tokens`/`completion_tokens` in `additional_kwargs`.
     """
-    usage = _usage_block(response.raw) or response.additional_kwargs
+    usage = _usage_block(response.raw)
+    if not usage:
+        usage = response.additional_kwargs
+        if not any(key in usage for key in _INPUT_KEYS):  # most streamed chunks
+            return None
     inp = out = cached = 0
-    for key in ("prompt_tokens", "input_tokens", "prompt_token_count"):
+    for key in _INPUT_KEYS:
         if (value := _get(usage, key)) is not None:
             inp = _int(value)
             break
     else:
         return None
-    for key in ("completion_tokens", "output_tokens", "candidates_token_count"):
+    for key in _OUTPUT_KEYS:
         if (value := _get(usage, key)) is not None:
             out = _int(value)
             break

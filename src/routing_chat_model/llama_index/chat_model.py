@@ -30,6 +30,7 @@ from llama_index.core.tools.types import BaseTool
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from typing_extensions import Self
 
+from routing_chat_model._copying import deepcopy_model
 from routing_chat_model.errors import RoutingInputError
 from routing_chat_model.llama_index import _delegate
 from routing_chat_model.llama_index._callbacks import CallScope, adopt
@@ -85,7 +86,13 @@ class RoutingChatModel(FunctionCallingLLM):
         ```
 
     Chat / complete / stream / async: as any LlamaIndex LLM; async methods await the
-    children's native async methods. `chat(..., model="strong")` forces a route.
+    children's native async methods. Per call, `model="strong"` forces a route and
+    `routing_metadata={"tenant": ...}` reaches the selector (`RoutingRequest.metadata`); neither
+    reaches a child.
+
+    Metadata: merged from the children when built: the largest context window (a prompt too
+    long for a child is routed only to children whose window fits), function calling if any
+    child can (tool calls go only to those), `is_chat_model` only if every child is one.
 
     Fallback: a rate limit, timeout, connection error or 5xx moves the call to the next model
     (each tried at most once); other errors propagate at once; when all fail,
@@ -182,16 +189,7 @@ class RoutingChatModel(FunctionCallingLLM):
 
         The selector is shared, not copied: it is configuration (and may hold a loaded encoder).
         """
-        memo = {} if memo is None else memo
-        cls = type(self)
-        clone = cls.__new__(cls)
-        memo[id(self)] = clone
-        memo[id(self.selector)] = self.selector
-        object.__setattr__(clone, "__dict__", copy.deepcopy(self.__dict__, memo))
-        object.__setattr__(
-            clone, "__pydantic_extra__", copy.deepcopy(self.__pydantic_extra__, memo)
-        )
-        object.__setattr__(clone, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        clone = deepcopy_model(self, memo, share=(self.selector,))
         object.__setattr__(clone, "__pydantic_private__", {"_tool_routes": ToolRoutes()})
         clone._build()
         return clone
