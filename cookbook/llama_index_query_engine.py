@@ -7,12 +7,11 @@ streaming all route; each LLM call dispatches one `RoutingDecisionEvent` to inst
 handlers.
 
 One thing to get right: route on the question, not on the retrieved context. LlamaIndex's
-default question-answering prompt puts the context and the question into one user message, and
-the router routes on the last user message, so the retrieved text would sway the choice. The
-recipe's `QA_PROMPT` keeps the context in the system message and the question alone in the user
-message (do the same for `refine_template` when answers span several chunks). The recipe also
-asks the reasoning question through the default prompt: the context drowns the question and the
-fast model gets it.
+default question-answering prompt puts the context and the question into one user message; the
+router recognises LlamaIndex's own QA, refine and condense templates and routes on the question
+inside them (the recipe asks the reasoning question through the default prompt to show it). With
+a custom template of your own, keep the context in the system message and the question alone in
+the user message, as the recipe's `QA_PROMPT` does.
 
 Offline: the index uses `MockEmbedding`; the models are `ScriptedLLM`s that answer
 `"[<model name>] <question>"`, so you can see who answered; routing uses the bundled WordLlama
@@ -143,7 +142,7 @@ def main() -> dict[str, Any]:
         answer = asyncio.run(ask_async(engine, LOOKUP))
         async_ = record(LOOKUP, answer, log.decisions[-1])
 
-        print("LlamaIndex's default prompt (context + question in one message) for comparison:")
+        print("LlamaIndex's default prompt (context + question in one message):")
         # Every document in the context: mock embeddings tie, and ties would pick at random.
         default_prompt = index.as_query_engine(llm=router, similarity_top_k=len(DOCS))
         naive = [record(q, str(default_prompt.query(q)), log.decisions[-1]) for q in (REASONING,)]

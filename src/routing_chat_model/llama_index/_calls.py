@@ -6,6 +6,8 @@ are popped here, so they never reach a child, whose provider would receive them.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +68,7 @@ def build_request(
     Raises:
         RoutingInputError: no messages, or an override that names no model.
     """
-    return RoutingRequest.from_turns(
+    request = RoutingRequest.from_turns(
         turns,
         route_on=owner.route_on,
         has_tools=tools,
@@ -75,6 +77,41 @@ def build_request(
         metadata=_metadata(own.get(METADATA_KWARG)),
         forced_route=_forced_route(owner, own.get(ROUTE_KWARG)),
     )
+    if owner.route_on == "last_user":
+        question = question_of(request.text)
+        if question is not None:
+            request = dataclasses.replace(request, text=question)
+    return request
+
+
+_TEMPLATED_QUESTION = (
+    # The leading greedy `.*` anchors on the template's own (last) "Query:", not on one that
+    # happens to appear inside the retrieved context.
+    # text_qa templates (prompts/default_prompts.py, chat_prompts.py)
+    re.compile(r".*\nQuery: (?P<q>.+?)\nAnswer:\s*\Z", re.DOTALL),
+    # chat refine template
+    re.compile(r".*\nQuery: (?P<q>.+?)\nOriginal Answer: .*\nNew Answer:\s*\Z", re.DOTALL),
+    # completion refine template
+    re.compile(
+        r".*The original query is as follows: (?P<q>.+?)\nWe have provided an existing answer",
+        re.DOTALL,
+    ),
+    # condense-question templates (chat engines)
+    re.compile(r".*Follow Up Input: (?P<q>.+?)\n\s*Standalone question:\s*\Z", re.DOTALL),
+)
+
+
+def question_of(text: str) -> str | None:
+    """The user's question inside LlamaIndex's own QA or condense templates, if `text` is one.
+
+    Query engines put the retrieved context and the question in one user message; routing on
+    all of it would route on the documents rather than on what was asked.
+    """
+    for pattern in _TEMPLATED_QUESTION:
+        found = pattern.match(text)
+        if found is not None and found.group("q").strip():
+            return found.group("q").strip()
+    return None
 
 
 def pop_own(kwargs: dict[str, Any]) -> dict[str, Any]:
