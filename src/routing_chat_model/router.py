@@ -28,7 +28,7 @@ from routing_chat_model.pricing import Pricing
 from routing_chat_model.request import RoutingRequest
 from routing_chat_model.selectors.base import Selection, Selector, as_selector
 
-__all__ = ["ModelCapabilities", "Router", "Usage"]
+__all__ = ["ModelCapabilities", "Router", "Usage", "aclose_stream", "close_stream"]
 
 T = TypeVar("T")
 
@@ -343,7 +343,7 @@ class Router:
                 log.succeeded(route, start)
                 return
             except Exception as exc:
-                _close(stream)
+                close_stream(stream)
                 log.failed(route, exc, start)
                 continue
             final = log.succeeded(route, start)
@@ -357,7 +357,7 @@ class Router:
             except Exception as exc:
                 log.interrupted(route, emitted, exc)
             finally:
-                _close(stream)
+                close_stream(stream)
             return
         raise log.all_failed()
 
@@ -375,7 +375,7 @@ class Router:
                 log.succeeded(route, start)
                 return
             except Exception as exc:
-                await _aclose(stream)
+                await aclose_stream(stream)
                 log.failed(route, exc, start)
                 continue
             final = log.succeeded(route, start)
@@ -389,7 +389,7 @@ class Router:
             except Exception as exc:
                 log.interrupted(route, emitted, exc)
             finally:
-                await _aclose(stream)
+                await aclose_stream(stream)
             return
         raise log.all_failed()
 
@@ -522,13 +522,15 @@ class _AttemptLog:
         )
 
 
-def _close(stream: Iterator[Any]) -> None:
+def close_stream(stream: Iterator[Any]) -> None:
+    """Close a (sync) stream if it can be closed: ends the provider request behind it."""
     close = getattr(stream, "close", None)
     if close is not None:
         close()
 
 
-async def _aclose(stream: AsyncIterator[Any]) -> None:
+async def aclose_stream(stream: AsyncIterator[Any]) -> None:
+    """Async `close_stream`."""
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
         await aclose()

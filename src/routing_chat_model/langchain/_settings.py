@@ -13,22 +13,23 @@ from typing import Any, cast
 from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.model_profile import ModelProfile
 
+from routing_chat_model._settings import check_known_arguments, check_routing_settings
 from routing_chat_model.errors import RouteConfigError
 from routing_chat_model.langchain._convert import capabilities_of
-from routing_chat_model.policy import fallback_order
-from routing_chat_model.request import validate_route_on
 from routing_chat_model.router import ModelCapabilities
 
 __all__ = ["check_settings", "model_capabilities", "profile_of"]
 
-_PROVIDER_SETTINGS = frozenset(
-    {"api_key", "base_url", "timeout", "max_retries", "organization", "api_base", "region"}
-)
-
 
 def check_settings(cls: type[BaseChatModel], kwargs: Mapping[str, Any]) -> None:
     """Raise `RouteConfigError` for unknown arguments and malformed routing settings."""
-    _check_known(cls, kwargs)
+    check_known_arguments(
+        cls,
+        BaseChatModel,
+        kwargs,
+        base_settings="BaseChatModel's (callbacks, tags, metadata, cache, rate_limiter...)",
+        child="child model",
+    )
     models = kwargs.get("models")
     if not isinstance(models, Mapping):
         raise RouteConfigError(
@@ -43,30 +44,8 @@ def check_settings(cls: type[BaseChatModel], kwargs: Mapping[str, Any]) -> None:
                 ".bind()/.with_retry()/.with_config(), which return wrappers the router cannot "
                 "drive inline."
             )
-    if "route_on" in kwargs:
-        validate_route_on(kwargs["route_on"])
-    if kwargs.get("fallbacks") is not None:
-        fallback_order([str(name) for name in models], kwargs["fallbacks"])
+    check_routing_settings(models, kwargs)
     model_capabilities(models, kwargs.get("capabilities"))
-
-
-def _check_known(cls: type[BaseChatModel], kwargs: Mapping[str, Any]) -> None:
-    fields = cls.model_fields
-    known = set(fields) | {f.alias for f in fields.values() if f.alias}
-    unknown = sorted(set(kwargs) - known)
-    if not unknown:
-        return
-    own = sorted(name for name in fields if name not in BaseChatModel.model_fields)
-    hint = (
-        " Provider settings belong on each child model (the router holds no credentials and "
-        "opens no connection)."
-        if _PROVIDER_SETTINGS & set(unknown)
-        else ""
-    )
-    raise RouteConfigError(
-        f"RoutingChatModel got unknown argument(s) {unknown}.{hint} The router's own settings "
-        f"are {own}, plus BaseChatModel's (callbacks, tags, metadata, cache, rate_limiter...)."
-    )
 
 
 def model_capabilities(

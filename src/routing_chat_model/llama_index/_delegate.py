@@ -25,7 +25,7 @@ from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.llama_index._callbacks import ROUTE_TAG, ascoped, scoped
 from routing_chat_model.llama_index._convert import ROUTING_KEY, model_name_of, usage_of
 from routing_chat_model.llama_index.events import RoutingDecisionEvent
-from routing_chat_model.router import Usage
+from routing_chat_model.router import Usage, aclose_stream, close_stream
 
 if TYPE_CHECKING:
     from routing_chat_model.llama_index.chat_model import RoutingChatModel
@@ -256,7 +256,7 @@ def stream(
             relay.failed = True  # e.g. StreamInterruptedError: no answer to report
             raise
         finally:
-            _close(routed)
+            close_stream(routed)
             relay.dispatch_once()
 
     return gen()
@@ -281,7 +281,7 @@ def astream(
             async for chunk in inner:
                 yield chunk
         finally:
-            await _aclose(inner)
+            await aclose_stream(inner)
 
     async def gen() -> AsyncGenerator[R, None]:
         relay = _Relay(owner, span_id, tools)
@@ -296,19 +296,7 @@ def astream(
             relay.failed = True
             raise
         finally:
-            await _aclose(routed)
+            await aclose_stream(routed)
             relay.dispatch_once()
 
     return gen()
-
-
-def _close(stream: Iterator[Any]) -> None:
-    close = getattr(stream, "close", None)
-    if close is not None:
-        close()
-
-
-async def _aclose(stream: AsyncIterator[Any]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()

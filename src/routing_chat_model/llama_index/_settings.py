@@ -14,16 +14,12 @@ from llama_index.core.base.llms.types import LLMMetadata, MessageRole
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM
 
+from routing_chat_model._settings import check_known_arguments, check_routing_settings
 from routing_chat_model.errors import RouteConfigError
-from routing_chat_model.policy import fallback_order
-from routing_chat_model.request import validate_route_on
 from routing_chat_model.router import ModelCapabilities
 
 __all__ = ["check_settings", "merged_metadata", "metadata_of", "model_capabilities"]
 
-_PROVIDER_SETTINGS = frozenset(
-    {"api_key", "api_base", "base_url", "timeout", "max_retries", "temperature", "max_tokens"}
-)
 _CAPABILITY_KEYS = frozenset(
     {"tool_calling", "structured_output", "image_inputs", "max_input_tokens"}
 )
@@ -31,7 +27,13 @@ _CAPABILITY_KEYS = frozenset(
 
 def check_settings(cls: type[LLM], kwargs: Mapping[str, Any]) -> None:
     """Raise `RouteConfigError` for unknown arguments and malformed routing settings."""
-    _check_known(cls, kwargs)
+    check_known_arguments(
+        cls,
+        LLM,
+        kwargs,
+        base_settings="LLM's (callback_manager, system_prompt, pydantic_program_mode...)",
+        child="child LLM",
+    )
     models = kwargs.get("models")
     if not isinstance(models, Mapping) or not models:
         raise RouteConfigError(
@@ -50,30 +52,8 @@ def check_settings(cls: type[LLM], kwargs: Mapping[str, Any]) -> None:
                 f"models[{name!r}] is a {type(child).__name__}, not a LlamaIndex LLM "
                 f"(llama_index.core.llms.LLM).{hint}"
             )
-    if "route_on" in kwargs:
-        validate_route_on(kwargs["route_on"])
-    if kwargs.get("fallbacks") is not None:
-        fallback_order([str(name) for name in models], kwargs["fallbacks"])
+    check_routing_settings(models, kwargs)
     model_capabilities(models, kwargs.get("capabilities"))
-
-
-def _check_known(cls: type[LLM], kwargs: Mapping[str, Any]) -> None:
-    fields = cls.model_fields
-    known = set(fields) | {f.alias for f in fields.values() if f.alias}
-    unknown = sorted(set(kwargs) - known)
-    if not unknown:
-        return
-    own = sorted(name for name in fields if name not in LLM.model_fields)
-    hint = (
-        " Provider settings belong on each child LLM (the router holds no credentials and "
-        "opens no connection)."
-        if _PROVIDER_SETTINGS & set(unknown)
-        else ""
-    )
-    raise RouteConfigError(
-        f"RoutingChatModel got unknown argument(s) {unknown}.{hint} The router's own settings "
-        f"are {own}, plus LLM's (callback_manager, system_prompt, pydantic_program_mode...)."
-    )
 
 
 def metadata_of(name: str, child: LLM) -> LLMMetadata:
