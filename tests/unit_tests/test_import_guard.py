@@ -80,3 +80,20 @@ def test_importing_the_langchain_adapter_loads_no_other_framework() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+def test_llama_index_adapter_names_the_pip_command_when_missing() -> None:
+    result = run_python(
+        """
+        import sys
+        for blocked in ("llama_index", "llama_index.core"):
+            sys.modules[blocked] = None
+
+        try:
+            import routing_chat_model.llama_index
+        except ImportError as exc:
+            print("IMPORT ERROR:", exc)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "pip install 'routing-chat-model[llama-index]'" in result.stdout
