@@ -16,7 +16,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,13 @@ import numpy as np
 
 __all__ = [
     "RESULTS_DIR",
+    "ainterleaved",
     "default_out",
     "fmt_us",
     "interleaved",
     "load_average",
     "machine_info",
+    "overhead_rows",
     "print_table",
     "summarize",
     "write_json",
@@ -224,3 +226,60 @@ def write_json(path: Path, payload: Mapping[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return path
+
+
+async def ainterleaved(
+    fns: Mapping[str, Callable[[], Awaitable[object]]],
+    rounds: int,
+    warmup: int,
+    between: Callable[[], object],
+    every: int = 500,
+) -> dict[str, list[int]]:
+    """Async twin of `_bench.interleaved`: rotating order, one timed await per contestant."""
+    names = list(fns)
+    calls = [fns[name] for name in names]
+    for _ in range(warmup):
+        for fn in calls:
+            await fn()
+    between()
+    gc.collect()
+    clock = time.perf_counter_ns
+    samples: list[list[int]] = [[] for _ in names]
+    for r in range(rounds):
+        if r and r % every == 0:
+            between()
+        for j in range(len(names)):
+            i = (r + j) % len(names)
+            start = clock()
+            await calls[i]()
+            samples[i].append(clock() - start)
+    return dict(zip(names, samples, strict=True))
+
+
+def overhead_rows(
+    mode: str, samples: Mapping[str, list[int]], target_us: float
+) -> list[dict[str, Any]]:
+    """Per contestant: latency stats, and what it adds over `direct` (p50 and paired median).
+
+    A `passthrough` contestant, when present, is the floor any wrapper pays; `ours*` rows then
+    also report what they add over it.
+    """
+    base = samples["direct"]
+    base_p50 = summarize(base)["p50_us"]
+    rows = []
+    for name, values in samples.items():
+        stats = summarize(values)
+        row: dict[str, Any] = {"mode": mode, "contestant": name, **stats}
+        if name != "direct":
+            paired = np.asarray(values, dtype=np.float64) - np.asarray(base, dtype=np.float64)
+            row["overhead_p50_us"] = round(stats["p50_us"] - base_p50, 3)
+            row["paired_median_overhead_us"] = round(float(np.median(paired)) / 1000.0, 3)
+            row["overhead_ratio_p50"] = round(stats["p50_us"] / base_p50, 3)
+            if name.startswith("ours") and "passthrough" in samples:
+                floor = summarize(samples["passthrough"])["p50_us"]
+                row["over_passthrough_p50_us"] = round(stats["p50_us"] - floor, 3)
+            if name == "ours":
+                row["target_overhead_us"] = target_us
+                row["meets_target"] = row["overhead_p50_us"] <= target_us
+        rows.append(row)
+    return rows

@@ -27,16 +27,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import importlib.metadata
 import sys
-import time
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -52,13 +49,14 @@ from llama_index.core.llms import LLM
 from llama_index.core.llms.callbacks import llm_chat_callback
 
 from _bench import (
+    ainterleaved,
     default_out,
     fmt_us,
     interleaved,
     load_average,
     machine_info,
+    overhead_rows,
     print_table,
-    summarize,
     write_json,
 )
 from routing_chat_model import Rule, RuleSelector
@@ -224,56 +222,6 @@ def _async_calls(
     return {name: make(model) for name, model in models.items()}
 
 
-async def _ainterleaved(
-    fns: Mapping[str, Callable[[], Awaitable[object]]],
-    rounds: int,
-    warmup: int,
-    between: Callable[[], object],
-    every: int = 500,
-) -> dict[str, list[int]]:
-    """Async twin of `_bench.interleaved`: rotating order, one timed await per contestant."""
-    names = list(fns)
-    calls = [fns[name] for name in names]
-    for _ in range(warmup):
-        for fn in calls:
-            await fn()
-    between()
-    gc.collect()
-    clock = time.perf_counter_ns
-    samples: list[list[int]] = [[] for _ in names]
-    for r in range(rounds):
-        if r and r % every == 0:
-            between()
-        for j in range(len(names)):
-            i = (r + j) % len(names)
-            start = clock()
-            await calls[i]()
-            samples[i].append(clock() - start)
-    return dict(zip(names, samples, strict=True))
-
-
-def _summaries(mode: str, samples: Mapping[str, list[int]]) -> list[dict[str, Any]]:
-    base = samples["direct"]
-    base_p50 = summarize(base)["p50_us"]
-    rows = []
-    for name, values in samples.items():
-        stats = summarize(values)
-        row: dict[str, Any] = {"mode": mode, "contestant": name, **stats}
-        if name != "direct":
-            paired = np.asarray(values, dtype=np.float64) - np.asarray(base, dtype=np.float64)
-            row["overhead_p50_us"] = round(stats["p50_us"] - base_p50, 3)
-            row["paired_median_overhead_us"] = round(float(np.median(paired)) / 1000.0, 3)
-            row["overhead_ratio_p50"] = round(stats["p50_us"] / base_p50, 3)
-            if name.startswith("ours") and "passthrough" in samples:
-                floor = summarize(samples["passthrough"])["p50_us"]
-                row["over_passthrough_p50_us"] = round(stats["p50_us"] - floor, 3)
-            if name == "ours":
-                row["target_overhead_us"] = TARGET_OVERHEAD_US
-                row["meets_target"] = row["overhead_p50_us"] <= TARGET_OVERHEAD_US
-        rows.append(row)
-    return rows
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -325,9 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         else:
             samples = asyncio.run(
-                _ainterleaved(_async_calls(models, mode), args.rounds, args.warmup, reset)
+                ainterleaved(_async_calls(models, mode), args.rounds, args.warmup, reset)
             )
-        rows.extend(_summaries(mode, samples))
+        rows.extend(overhead_rows(mode, samples, TARGET_OVERHEAD_US))
 
     table = [
         [

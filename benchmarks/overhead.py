@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import sys
-import time
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -34,11 +32,13 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from _bench import (
+    ainterleaved,
     default_out,
     fmt_us,
     interleaved,
     load_average,
     machine_info,
+    overhead_rows,
     print_table,
     summarize,
     write_json,
@@ -138,34 +138,6 @@ def _async_calls(
     return {name: make(model) for name, model in models.items()}
 
 
-async def _ainterleaved(
-    fns: Mapping[str, Callable[[], Awaitable[object]]],
-    rounds: int,
-    warmup: int,
-    between: Callable[[], object],
-    every: int = 500,
-) -> dict[str, list[int]]:
-    """Async twin of `_bench.interleaved`: rotating order, one timed await per contestant."""
-    names = list(fns)
-    calls = [fns[name] for name in names]
-    for _ in range(warmup):
-        for fn in calls:
-            await fn()
-    between()
-    gc.collect()
-    clock = time.perf_counter_ns
-    samples: list[list[int]] = [[] for _ in names]
-    for r in range(rounds):
-        if r and r % every == 0:
-            between()
-        for j in range(len(names)):
-            i = (r + j) % len(names)
-            start = clock()
-            await calls[i]()
-            samples[i].append(clock() - start)
-    return dict(zip(names, samples, strict=True))
-
-
 def _summaries(mode: str, samples: Mapping[str, list[int]]) -> list[dict[str, Any]]:
     base = samples["direct"]
     base_p50 = summarize(base)["p50_us"]
@@ -228,9 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         else:
             samples = asyncio.run(
-                _ainterleaved(_async_calls(models, mode), args.rounds, args.warmup, reset)
+                ainterleaved(_async_calls(models, mode), args.rounds, args.warmup, reset)
             )
-        rows.extend(_summaries(mode, samples))
+        rows.extend(overhead_rows(mode, samples, TARGET_OVERHEAD_US))
 
     table = [
         [
