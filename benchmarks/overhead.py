@@ -27,7 +27,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
@@ -40,7 +39,6 @@ from _bench import (
     machine_info,
     overhead_rows,
     print_table,
-    summarize,
     write_json,
 )
 from routing_chat_model import Rule, RuleSelector
@@ -136,25 +134,6 @@ def _async_calls(
         return drain
 
     return {name: make(model) for name, model in models.items()}
-
-
-def _summaries(mode: str, samples: Mapping[str, list[int]]) -> list[dict[str, Any]]:
-    base = samples["direct"]
-    base_p50 = summarize(base)["p50_us"]
-    rows = []
-    for name, values in samples.items():
-        stats = summarize(values)
-        row: dict[str, Any] = {"mode": mode, "contestant": name, **stats}
-        if name != "direct":
-            paired = np.asarray(values, dtype=np.float64) - np.asarray(base, dtype=np.float64)
-            row["overhead_p50_us"] = round(stats["p50_us"] - base_p50, 3)
-            row["paired_median_overhead_us"] = round(float(np.median(paired)) / 1000.0, 3)
-            row["overhead_ratio_p50"] = round(stats["p50_us"] / base_p50, 3)
-            if name == "ours":
-                row["target_overhead_us"] = TARGET_OVERHEAD_US
-                row["meets_target"] = row["overhead_p50_us"] <= TARGET_OVERHEAD_US
-        rows.append(row)
-    return rows
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

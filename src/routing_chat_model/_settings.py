@@ -13,8 +13,18 @@ from typing import Any
 from routing_chat_model.errors import RouteConfigError
 from routing_chat_model.policy import fallback_order
 from routing_chat_model.request import validate_route_on
+from routing_chat_model.router import ModelCapabilities
 
-__all__ = ["check_known_arguments", "check_routing_settings"]
+__all__ = [
+    "capability_overrides",
+    "check_known_arguments",
+    "check_routing_settings",
+    "with_override",
+]
+
+_CAPABILITY_KEYS = frozenset(
+    {"tool_calling", "structured_output", "image_inputs", "max_input_tokens"}
+)
 
 _PROVIDER_SETTINGS = frozenset(
     {
@@ -67,3 +77,42 @@ def check_routing_settings(models: Iterable[object], kwargs: Mapping[str, Any]) 
         validate_route_on(kwargs["route_on"])
     if kwargs.get("fallbacks") is not None:
         fallback_order([str(name) for name in models], kwargs["fallbacks"])
+
+
+def capability_overrides(
+    models: Iterable[str], overrides: object
+) -> Mapping[str, Mapping[str, Any]]:
+    """The `capabilities=` setting, checked: model name -> {capability: value}."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, Mapping):
+        raise RouteConfigError(
+            "capabilities must be a dict of model name -> overrides, e.g. "
+            f"capabilities={{'local': {{'tool_calling': False}}}}; got {type(overrides).__name__}."
+        )
+    names = list(models)
+    unknown = [name for name in overrides if name not in names]
+    if unknown:
+        raise RouteConfigError(f"capabilities name unknown model(s) {unknown}; models are {names}.")
+    for name, override in overrides.items():
+        if not isinstance(override, Mapping):
+            raise RouteConfigError(
+                f"capabilities[{name!r}] must be a dict like {{'tool_calling': False}}, got "
+                f"{type(override).__name__}."
+            )
+        bad = set(override) - _CAPABILITY_KEYS
+        if bad:
+            raise RouteConfigError(
+                f"capabilities[{name!r}] has unknown key(s) {sorted(bad)}; "
+                f"use {sorted(_CAPABILITY_KEYS)}."
+            )
+    return overrides
+
+
+def with_override(
+    name: str, caps: ModelCapabilities, override: Mapping[str, Any] | None
+) -> ModelCapabilities:
+    """`caps` (what the framework says of a model) with the user's checked override applied."""
+    if override is None:
+        return caps
+    return caps.merged(ModelCapabilities.from_mapping(f"capabilities[{name!r}]", override))

@@ -19,15 +19,14 @@ from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk
 from langchain_core.runnables import RunnableBinding
 
-from routing_chat_model.errors import RouteConfigError
 from routing_chat_model.request import Turn
 from routing_chat_model.router import ModelCapabilities, Usage
 
 __all__ = [
     "binding_kwargs",
-    "capabilities_of",
     "chunk_of",
     "has_images",
+    "profile_capabilities",
     "to_turns",
     "usage_of",
 ]
@@ -79,26 +78,9 @@ def has_images(messages: Sequence[BaseMessage]) -> bool:
     return False
 
 
-def capabilities_of(
-    name: str, model: BaseChatModel, override: Mapping[str, Any] | None
-) -> ModelCapabilities:
-    """What `model` can serve: its LangChain profile, overridden by the user's settings."""
-    profile = model.profile or {}
-    caps = ModelCapabilities.from_mapping(f"models[{name!r}].profile", dict(profile))
-    if override is None:
-        return caps
-    if not isinstance(override, Mapping):
-        raise RouteConfigError(
-            f"capabilities[{name!r}] must be a dict like {{'tool_calling': False}}, got "
-            f"{type(override).__name__}."
-        )
-    allowed = {"tool_calling", "structured_output", "image_inputs", "max_input_tokens"}
-    unknown = set(override) - allowed
-    if unknown:
-        raise RouteConfigError(
-            f"capabilities[{name!r}] has unknown key(s) {sorted(unknown)}; use {sorted(allowed)}."
-        )
-    return caps.merged(ModelCapabilities.from_mapping(f"capabilities[{name!r}]", override))
+def profile_capabilities(name: str, model: BaseChatModel) -> ModelCapabilities:
+    """What `model` can serve, from its LangChain profile."""
+    return ModelCapabilities.from_mapping(f"models[{name!r}].profile", dict(model.profile or {}))
 
 
 def binding_kwargs(bound: Any, child: BaseChatModel) -> dict[str, Any]:

@@ -13,9 +13,14 @@ from typing import Any, cast
 from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.model_profile import ModelProfile
 
-from routing_chat_model._settings import check_known_arguments, check_routing_settings
+from routing_chat_model._settings import (
+    capability_overrides,
+    check_known_arguments,
+    check_routing_settings,
+    with_override,
+)
 from routing_chat_model.errors import RouteConfigError
-from routing_chat_model.langchain._convert import capabilities_of
+from routing_chat_model.langchain._convert import profile_capabilities
 from routing_chat_model.router import ModelCapabilities
 
 __all__ = ["check_settings", "model_capabilities", "profile_of"]
@@ -52,20 +57,10 @@ def model_capabilities(
     models: Mapping[str, BaseChatModel], overrides: Any
 ) -> dict[str, ModelCapabilities]:
     """What each model can serve: its LangChain profile, with the user's overrides applied."""
-    if overrides is None:
-        overrides = {}
-    if not isinstance(overrides, Mapping):
-        raise RouteConfigError(
-            "capabilities must be a dict of model name -> overrides, e.g. "
-            f"capabilities={{'local': {{'tool_calling': False}}}}; got {type(overrides).__name__}."
-        )
-    unknown = [name for name in overrides if name not in models]
-    if unknown:
-        raise RouteConfigError(
-            f"capabilities name unknown model(s) {unknown}; models are {list(models)}."
-        )
+    checked = capability_overrides(models, overrides)
     return {
-        name: capabilities_of(name, child, overrides.get(name)) for name, child in models.items()
+        name: with_override(name, profile_capabilities(name, child), checked.get(name))
+        for name, child in models.items()
     }
 
 

@@ -14,15 +14,16 @@ from llama_index.core.base.llms.types import LLMMetadata, MessageRole
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM
 
-from routing_chat_model._settings import check_known_arguments, check_routing_settings
+from routing_chat_model._settings import (
+    capability_overrides,
+    check_known_arguments,
+    check_routing_settings,
+    with_override,
+)
 from routing_chat_model.errors import RouteConfigError
 from routing_chat_model.router import ModelCapabilities
 
 __all__ = ["check_settings", "merged_metadata", "metadata_of", "model_capabilities"]
-
-_CAPABILITY_KEYS = frozenset(
-    {"tool_calling", "structured_output", "image_inputs", "max_input_tokens"}
-)
 
 
 def check_settings(cls: type[LLM], kwargs: Mapping[str, Any]) -> None:
@@ -68,7 +69,9 @@ def metadata_of(name: str, child: LLM) -> LLMMetadata:
         ) from exc
 
 
-def _capabilities_of(name: str, child: LLM, override: Any) -> ModelCapabilities:
+def _capabilities_of(
+    name: str, child: LLM, override: Mapping[str, Any] | None
+) -> ModelCapabilities:
     meta = metadata_of(name, child)
     can_call = isinstance(child, FunctionCallingLLM) and bool(meta.is_function_calling_model)
     window = meta.context_window
@@ -78,24 +81,13 @@ def _capabilities_of(name: str, child: LLM, override: Any) -> ModelCapabilities:
     )
     if override is None:
         return caps
-    if not isinstance(override, Mapping):
-        raise RouteConfigError(
-            f"capabilities[{name!r}] must be a dict like {{'tool_calling': False}}, got "
-            f"{type(override).__name__}."
-        )
-    unknown = set(override) - _CAPABILITY_KEYS
-    if unknown:
-        raise RouteConfigError(
-            f"capabilities[{name!r}] has unknown key(s) {sorted(unknown)}; "
-            f"use {sorted(_CAPABILITY_KEYS)}."
-        )
     if override.get("tool_calling") is True and not isinstance(child, FunctionCallingLLM):
         raise RouteConfigError(
             f"capabilities[{name!r}]['tool_calling'] is True, but {type(child).__name__} is not "
             "a FunctionCallingLLM, so it cannot format tools; remove the override or use a "
             "function-calling LLM."
         )
-    return caps.merged(ModelCapabilities.from_mapping(f"capabilities[{name!r}]", override))
+    return with_override(name, caps, override)
 
 
 def model_capabilities(models: Mapping[str, LLM], overrides: Any) -> dict[str, ModelCapabilities]:
@@ -104,20 +96,9 @@ def model_capabilities(models: Mapping[str, LLM], overrides: Any) -> dict[str, M
     `metadata.is_function_calling_model` (on a `FunctionCallingLLM`) gives `tool_calling`,
     `metadata.context_window` gives `max_input_tokens`.
     """
-    if overrides is None:
-        overrides = {}
-    if not isinstance(overrides, Mapping):
-        raise RouteConfigError(
-            "capabilities must be a dict of model name -> overrides, e.g. "
-            f"capabilities={{'local': {{'tool_calling': False}}}}; got {type(overrides).__name__}."
-        )
-    unknown = [name for name in overrides if name not in models]
-    if unknown:
-        raise RouteConfigError(
-            f"capabilities name unknown model(s) {unknown}; models are {list(models)}."
-        )
+    checked = capability_overrides(models, overrides)
     return {
-        name: _capabilities_of(name, child, overrides.get(name)) for name, child in models.items()
+        name: _capabilities_of(name, child, checked.get(name)) for name, child in models.items()
     }
 
 
