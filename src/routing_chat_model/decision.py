@@ -59,6 +59,8 @@ class RoutingDecision:
         output_tokens: Completion tokens of the answer, where reported.
         cost_usd: Cost of the answer in USD, where usage and a price are known.
         decision_id: Id for `record_feedback`, from selectors that learn from outcomes.
+        restrictions: The gates that narrowed the candidates and why ("compliance: ..."),
+            never the text that triggered them.
     """
 
     route: str
@@ -76,6 +78,7 @@ class RoutingDecision:
     output_tokens: int | None = None
     cost_usd: float | None = None
     decision_id: str | None = None
+    restrictions: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable form: the dict responses and events carry."""
@@ -95,6 +98,7 @@ class RoutingDecision:
             "output_tokens": self.output_tokens,
             "cost_usd": self.cost_usd,
             "decision_id": self.decision_id,
+            "restrictions": list(self.restrictions),
         }
 
     @classmethod
@@ -125,6 +129,7 @@ class RoutingDecision:
             output_tokens=data.get("output_tokens"),
             cost_usd=data.get("cost_usd"),
             decision_id=data.get("decision_id"),
+            restrictions=tuple(data.get("restrictions", ())),
         )
 
     def evolve(self, **changes: Any) -> RoutingDecision:

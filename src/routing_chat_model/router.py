@@ -23,7 +23,7 @@ from routing_chat_model.errors import (
     RoutingInputError,
     StreamInterruptedError,
 )
-from routing_chat_model.policy import FallbackPolicy, Fallbacks, fallback_order
+from routing_chat_model.policy import FallbackPolicy, Fallbacks, Gate, fallback_order
 from routing_chat_model.pricing import Pricing
 from routing_chat_model.request import RoutingRequest
 from routing_chat_model.selectors.base import Selection, Selector, as_selector
@@ -115,6 +115,8 @@ class Router:
         fallback_policy: Which failures fall back (default: rate limits, timeouts, connection
             errors and 5xx).
         pricing: Prices for the cost of each answer.
+        gates: Limits on which models may answer a request (compliance, budgets, latency
+            targets), applied in order before the selector; see `Gate`.
     """
 
     def __init__(
@@ -127,6 +129,7 @@ class Router:
         capabilities: Mapping[str, ModelCapabilities] | None = None,
         fallback_policy: FallbackPolicy | None = None,
         pricing: Pricing | None = None,
+        gates: Sequence[Gate] = (),
     ) -> None:
         models = list(models)
         if not models:
@@ -166,17 +169,23 @@ class Router:
         }
         self.fallback_policy = fallback_policy or FallbackPolicy()
         self.pricing = pricing or Pricing()
+        self.gates: tuple[Gate, ...] = _check_gates(gates)
         self._lock = threading.Lock()
         self._recent: OrderedDict[str, RoutingDecision] = OrderedDict()
 
     # -- deciding ----------------------------------------------------------------------------
 
     def candidates(self, request: RoutingRequest) -> tuple[str, ...]:
-        """The models that can serve `request`, in model order.
+        """The models that can serve `request` and that its gates allow, in model order.
 
         Raises:
             NoCandidateError: none can; the message says what the request needs and who lacks it.
+            RoutingError: a gate allows none of them (its own error says why).
         """
+        return self._admit(request)[0]
+
+    def _admit(self, request: RoutingRequest) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+        """Candidates after capabilities and gates, the gates' reasons, and skip-the-selector."""
         out = []
         missing: dict[str, str] = {}
         for name in self.models:
@@ -191,7 +200,23 @@ class Router:
                 f"no model can serve this request ({lacks}). Add a model that can, or declare the "
                 "capability if the model has it: capabilities={'<model>': {'<capability>': True}}."
             )
-        return tuple(out)
+        candidates = tuple(out)
+        reasons: list[str] = []
+        bypass = False
+        for gate in self.gates:
+            restriction = gate.restrict(request, candidates)
+            if restriction is None:
+                continue
+            allowed = tuple(m for m in candidates if m in restriction.allowed)
+            if not allowed:
+                raise RoutingError(
+                    f"gate {gate.name!r} allowed none of the candidates {list(candidates)} "
+                    f"({restriction.reason}); a gate must raise its own error in that case."
+                )
+            candidates = allowed
+            reasons.append(f"{gate.name}: {restriction.reason}")
+            bypass = bypass or restriction.bypass_selector
+        return candidates, tuple(reasons), bypass
 
     def _cannot_serve(self, name: str, request: RoutingRequest) -> str | None:
         caps = self.capabilities[name]
@@ -214,9 +239,11 @@ class Router:
                     f"route override {forced!r} is not a model; use one of {list(self.models)}."
                 )
             if forced not in candidates:
+                why = self._cannot_serve(forced, request) or (
+                    f"the request's gates allow only {list(candidates)}"
+                )
                 raise NoCandidateError(
-                    f"route override {forced!r} cannot serve this request: "
-                    f"{self._cannot_serve(forced, request)}."
+                    f"route override {forced!r} cannot serve this request: {why}."
                 )
             return self._decision(forced, "override", "route forced by the caller", candidates)
         pinned = request.pinned_route
@@ -280,20 +307,22 @@ class Router:
     def decide(self, request: RoutingRequest) -> RoutingDecision:
         """Choose a model for `request` (no model is called)."""
         start = time.perf_counter()
-        candidates = self.candidates(request)
+        candidates, restrictions, bypass = self._admit(request)
         decision = self._preselect(request, candidates)
         if decision is None:
-            decision = self._finish(self.selector.select(request, candidates), candidates)
-        return decision.evolve(latency_ms=_ms_since(start))
+            selection = _BYPASSED if bypass else self.selector.select(request, candidates)
+            decision = self._finish(selection, candidates)
+        return decision.evolve(latency_ms=_ms_since(start), restrictions=restrictions)
 
     async def adecide(self, request: RoutingRequest) -> RoutingDecision:
         """Async `decide`: selectors with I/O (remote encoders) are awaited."""
         start = time.perf_counter()
-        candidates = self.candidates(request)
+        candidates, restrictions, bypass = self._admit(request)
         decision = self._preselect(request, candidates)
         if decision is None:
-            decision = self._finish(await self.selector.aselect(request, candidates), candidates)
-        return decision.evolve(latency_ms=_ms_since(start))
+            selection = _BYPASSED if bypass else await self.selector.aselect(request, candidates)
+            decision = self._finish(selection, candidates)
+        return decision.evolve(latency_ms=_ms_since(start), restrictions=restrictions)
 
     # -- calling -----------------------------------------------------------------------------
 
@@ -405,7 +434,7 @@ class Router:
     ) -> RoutingDecision:
         """Complete a decision with the answer's usage and cost (None where unknown)."""
         if usage is None:
-            return decision.evolve(model_name=model_name)
+            return self._observe(decision.evolve(model_name=model_name))
         try:
             cost = self.pricing.cost_usd(
                 route=decision.route,
@@ -419,12 +448,20 @@ class Router:
             # Inconsistent usage reported by a provider must not fail a call that already
             # succeeded; the cost is then unknown.
             cost = None
-        return decision.evolve(
-            model_name=model_name,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cost_usd=cost,
+        return self._observe(
+            decision.evolve(
+                model_name=model_name,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cost_usd=cost,
+            )
         )
+
+    def _observe(self, decision: RoutingDecision) -> RoutingDecision:
+        """Show a completed call's decision to the gates (budgets record spend here)."""
+        for gate in self.gates:
+            gate.observe(decision)
+        return decision
 
     # -- feedback ----------------------------------------------------------------------------
 
@@ -481,6 +518,22 @@ class Router:
 
     def __repr__(self) -> str:
         return f"Router(models={list(self.models)}, selector={self.selector!r}, default={self.default!r})"
+
+
+_BYPASSED = Selection(route=None, reason="a gate kept the request from the selector")
+
+
+def _check_gates(gates: Sequence[Gate]) -> tuple[Gate, ...]:
+    if isinstance(gates, Gate):
+        gates = [gates]
+    out = tuple(gates)
+    for gate in out:
+        if not isinstance(gate, Gate):
+            raise RouteConfigError(
+                f"gates: {gate!r} is not a Gate (an object with name, restrict() and observe()); "
+                "use e.g. Compliance(...) or Budget(...)."
+            )
+    return out
 
 
 class _AttemptLog:

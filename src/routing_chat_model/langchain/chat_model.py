@@ -139,6 +139,8 @@ class RoutingChatModel(BaseChatModel):
     """Error kinds that fall back (default: rate_limit, timeout, connection, server_error)."""
     fallback_exceptions: list[type[BaseException]] = Field(default_factory=list)
     """Extra exception types that always fall back."""
+    gates: list[Any] = Field(default_factory=list)
+    """Limits on which models may answer each request (`Compliance`, `Budget`...), see `Gate`."""
     emit_routing_event: bool = True
     """Dispatch one `routing_decision` custom event per routed call."""
     model_name: str = Field(default="routing-chat-model", alias="model")
@@ -175,7 +177,7 @@ class RoutingChatModel(BaseChatModel):
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
         """A deep copy whose routing is rebuilt; the selector is shared (it is configuration)."""
-        clone = deepcopy_model(self, memo, share=(self.selector,))
+        clone = deepcopy_model(self, memo, share=(self.selector, *self.gates))
         clone._router = clone._build_router()
         return clone
 
@@ -191,6 +193,7 @@ class RoutingChatModel(BaseChatModel):
             capabilities=model_capabilities(self.models, self.capabilities),
             fallback_policy=FallbackPolicy.build(self.fallback_on, self.fallback_exceptions),
             pricing=Pricing(self.prices),
+            gates=self.gates,
         )
 
     def record_feedback(

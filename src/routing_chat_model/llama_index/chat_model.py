@@ -133,6 +133,8 @@ class RoutingChatModel(FunctionCallingLLM):
     """Error kinds that fall back (default: rate_limit, timeout, connection, server_error)."""
     fallback_exceptions: list[type[BaseException]] = Field(default_factory=list)
     """Extra exception types that always fall back."""
+    gates: list[Any] = Field(default_factory=list)
+    """Limits on which models may answer each request (`Compliance`, `Budget`...), see `Gate`."""
     emit_routing_event: bool = True
     """Dispatch one `RoutingDecisionEvent` per routed call."""
     model_name: str = Field(default="routing-chat-model", alias="model")
@@ -165,6 +167,7 @@ class RoutingChatModel(FunctionCallingLLM):
             capabilities=caps,
             fallback_policy=FallbackPolicy.build(self.fallback_on, self.fallback_exceptions),
             pricing=Pricing(self.prices),
+            gates=self.gates,
         )
         self._metadata = merged_metadata(self.models, caps, self.model_name)
         names = {name: metadata_of(name, child).model_name for name, child in self.models.items()}
@@ -189,7 +192,7 @@ class RoutingChatModel(FunctionCallingLLM):
 
         The selector is shared, not copied: it is configuration (and may hold a loaded encoder).
         """
-        clone = deepcopy_model(self, memo, share=(self.selector,))
+        clone = deepcopy_model(self, memo, share=(self.selector, *self.gates))
         object.__setattr__(clone, "__pydantic_private__", {"_tool_routes": ToolRoutes()})
         clone._build()
         return clone

@@ -9,12 +9,15 @@ from routing_chat_model.policy.fallback import (
     Fallbacks,
     fallback_order,
 )
+from routing_chat_model.policy.gate import Gate, Restriction
 
 __all__ = [
     "DEFAULT_FALLBACK_ON",
     "ErrorKind",
     "FallbackPolicy",
     "Fallbacks",
+    "Gate",
+    "Restriction",
     "classify_error",
     "fallback_order",
     "status_code_of",

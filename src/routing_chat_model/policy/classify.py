@@ -22,6 +22,10 @@ class ErrorKind(str, enum.Enum):
     CONNECTION = "connection"
     SERVER_ERROR = "server_error"
     CLIENT_ERROR = "client_error"
+    CONTEXT_WINDOW = "context_window"
+    """The prompt is longer than the model's context window (a bigger model can serve it)."""
+    CONTENT_FILTER = "content_filter"
+    """The provider refused the content (another provider may not)."""
     OTHER = "other"
     """Not a provider failure (a bug, a user callback's error): never triggers fallback."""
 
