@@ -35,6 +35,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableConfig
 
 from routing_chat_model.langchain import ROUTING_EVENT, RoutingChatModel
+from routing_chat_model.policy import RetryPolicy
 from routing_chat_model.pricing import ModelPrice
 from routing_chat_model.selectors import EmbeddingSelector
 
@@ -337,7 +338,7 @@ def _openai_models() -> dict[str, BaseChatModel]:
             temperature=0,
             max_completion_tokens=700,
             timeout=60,
-            max_retries=1,  # the router falls back; long client retries would only delay it
+            max_retries=0,  # the router is the only retry loop (retry= below)
         )
         for tier in TIERS
     }
@@ -360,6 +361,8 @@ def build_router(*, real: bool) -> tuple[RoutingChatModel, EmbeddingSelector, di
         default=TIERS[0].route,
         # Stand-ins are billed at the real models' list prices; real models use genai-prices.
         prices=None if real else {tier.route: tier.price for tier in TIERS},
+        # One more try on the same model for a 429/5xx/connection error, then fall back.
+        retry=RetryPolicy(max_attempts=2) if real else None,
     )
     return router, selector, labels
 

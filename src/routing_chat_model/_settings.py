@@ -7,20 +7,36 @@ raise `RouteConfigError` saying what to do.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from routing_chat_model.errors import RouteConfigError
-from routing_chat_model.policy import fallback_order
+from routing_chat_model.policy import RetryPolicy, fallback_order
 from routing_chat_model.request import validate_route_on
-from routing_chat_model.router import ModelCapabilities
+from routing_chat_model.router import ModelCapabilities, check_reliability
 
 __all__ = [
+    "RELIABILITY_FIELDS",
+    "warn_child_retries",
     "capability_overrides",
     "check_known_arguments",
     "check_routing_settings",
+    "reliability_kwargs",
     "with_override",
 ]
+
+RELIABILITY_FIELDS = (
+    "retry",
+    "circuit_breaker",
+    "deadline_s",
+    "attempt_timeout_s",
+    "first_token_timeout_s",
+    "idle_timeout_s",
+    "stream_hold_back",
+    "stream_hold_until_tool_call",
+)
+"""The adapters' fields for retries, cooldowns, time limits and stream hold-back."""
 
 _CAPABILITY_KEYS = frozenset(
     {"tool_calling", "structured_output", "image_inputs", "max_input_tokens"}
@@ -65,6 +81,11 @@ def check_known_arguments(
         if _PROVIDER_SETTINGS & set(unknown)
         else ""
     )
+    if {"max_retries", "timeout"} & set(unknown):
+        hint += (
+            " The router's own retries and time limits are retry=RetryPolicy(...), "
+            "deadline_s and attempt_timeout_s."
+        )
     raise RouteConfigError(
         f"RoutingChatModel got unknown argument(s) {unknown}.{hint} The router's own settings "
         f"are {own}, plus {base_settings}."
@@ -72,11 +93,40 @@ def check_known_arguments(
 
 
 def check_routing_settings(models: Iterable[object], kwargs: Mapping[str, Any]) -> None:
-    """Check `route_on` and `fallbacks` before pydantic sees them."""
+    """Check `route_on`, `fallbacks` and the reliability settings before pydantic sees them."""
     if "route_on" in kwargs:
         validate_route_on(kwargs["route_on"])
     if kwargs.get("fallbacks") is not None:
         fallback_order([str(name) for name in models], kwargs["fallbacks"])
+    if any(name in kwargs for name in RELIABILITY_FIELDS):
+        reliability_kwargs(kwargs)
+
+
+def reliability_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The `Router` keyword arguments for the adapters' reliability fields, checked.
+
+    `retry` may be a `RetryPolicy`, a dict of its fields or an int (`max_attempts`);
+    `stream_hold_until_tool_call` is the adapter's (it supplies the commit predicate).
+
+    Raises:
+        RouteConfigError: naming the invalid field and the fix.
+    """
+    hold_until = settings.get("stream_hold_until_tool_call", False)
+    if not isinstance(hold_until, bool):
+        raise RouteConfigError(
+            f"stream_hold_until_tool_call must be True or False, got {hold_until!r}."
+        )
+    out = {
+        "retry": RetryPolicy.build(settings.get("retry")),
+        "circuit_breaker": settings.get("circuit_breaker"),
+        "deadline_s": settings.get("deadline_s"),
+        "attempt_timeout_s": settings.get("attempt_timeout_s"),
+        "first_token_timeout_s": settings.get("first_token_timeout_s"),
+        "idle_timeout_s": settings.get("idle_timeout_s"),
+        "stream_hold_back": settings.get("stream_hold_back", 0),
+    }
+    check_reliability(**out)
+    return out
 
 
 def capability_overrides(
@@ -116,3 +166,27 @@ def with_override(
     if override is None:
         return caps
     return caps.merged(ModelCapabilities.from_mapping(f"capabilities[{name!r}]", override))
+
+
+def warn_child_retries(models: Mapping[str, Any]) -> None:
+    """Warn when wrapped models retry on their own (`max_retries > 0`).
+
+    Their retries run inside each router attempt, so a rate-limited provider is called
+    `max_retries + 1` times per attempt and fallback waits for all of them.
+    """
+    retrying = [
+        name
+        for name, child in models.items()
+        if isinstance(getattr(child, "max_retries", None), int)
+        and not isinstance(child.max_retries, bool)
+        and child.max_retries > 0
+    ]
+    if retrying:
+        warnings.warn(
+            f"model(s) {retrying} retry on their own (max_retries > 0): each router attempt may "
+            "become several provider calls and fallback waits for them. The router is the only "
+            "retry loop: build them with max_retries=0 and use retry=RetryPolicy(...) on the "
+            "router.",
+            UserWarning,
+            stacklevel=4,
+        )

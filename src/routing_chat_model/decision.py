@@ -18,22 +18,60 @@ class Attempt:
         route: The model name tried.
         error: The exception's type name, or None for the attempt that answered.
         error_kind: The error's class (rate_limit, timeout, connection, server_error, ...).
-        latency_ms: Wall time of the attempt (to the first chunk when streaming).
+        latency_ms: Wall time of the attempt (to the commit point when streaming: the first
+            chunk, or the last held-back one).
+        retry: 0 for the first attempt on this model, n for its n-th retry.
+        retry_after_s: The wait the provider asked for (`Retry-After`), when it sent one.
+        backoff_s: How long the router waited after this attempt before retrying the model.
+        billing: "unknown" when the request may have been billed although no answer came
+            (a timeout after the request was sent), else None.
     """
 
     route: str
     error: str | None = None
     error_kind: str | None = None
     latency_ms: float | None = None
+    retry: int = 0
+    retry_after_s: float | None = None
+    backoff_s: float | None = None
+    billing: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-serialisable form."""
-        return {
+        """Plain, JSON-serialisable form.
+
+        `route`, `error`, `error_kind` and `latency_ms` are always there; `retry`,
+        `retry_after_s`, `backoff_s` and `billing` only when set (most attempts are a model's
+        first, with no hint, no wait and a known bill).
+        """
+        out: dict[str, Any] = {
             "route": self.route,
             "error": self.error,
             "error_kind": self.error_kind,
             "latency_ms": self.latency_ms,
         }
+        if self.retry:
+            out["retry"] = self.retry
+        if self.retry_after_s is not None:
+            out["retry_after_s"] = self.retry_after_s
+        if self.backoff_s is not None:
+            out["backoff_s"] = self.backoff_s
+        if self.billing is not None:
+            out["billing"] = self.billing
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Attempt:
+        """Rebuild an attempt from `to_dict()` output (missing keys take their defaults)."""
+        return cls(
+            route=data["route"],
+            error=data.get("error"),
+            error_kind=data.get("error_kind"),
+            latency_ms=data.get("latency_ms"),
+            retry=int(data.get("retry") or 0),
+            retry_after_s=data.get("retry_after_s"),
+            backoff_s=data.get("backoff_s"),
+            billing=data.get("billing"),
+        )
 
 
 @dataclass(frozen=True)
@@ -61,6 +99,8 @@ class RoutingDecision:
         decision_id: Id for `record_feedback`, from selectors that learn from outcomes.
         restrictions: The gates that narrowed the candidates and why ("compliance: ..."),
             never the text that triggered them.
+        skipped: Models of the plan not called, and why ("fast: cooling" while its circuit
+            breaker is open, "small: context_window" after a longer-than-window failure).
     """
 
     route: str
@@ -79,6 +119,7 @@ class RoutingDecision:
     cost_usd: float | None = None
     decision_id: str | None = None
     restrictions: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable form: the dict responses and events carry."""
@@ -99,20 +140,13 @@ class RoutingDecision:
             "cost_usd": self.cost_usd,
             "decision_id": self.decision_id,
             "restrictions": list(self.restrictions),
+            "skipped": list(self.skipped),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RoutingDecision:
         """Rebuild a decision from `to_dict()` output (unknown keys are ignored)."""
-        attempts = tuple(
-            Attempt(
-                route=a["route"],
-                error=a.get("error"),
-                error_kind=a.get("error_kind"),
-                latency_ms=a.get("latency_ms"),
-            )
-            for a in data.get("attempts", ())
-        )
+        attempts = tuple(Attempt.from_dict(a) for a in data.get("attempts", ()))
         return cls(
             route=data["route"],
             selected=data.get("selected", data["route"]),
@@ -130,6 +164,7 @@ class RoutingDecision:
             cost_usd=data.get("cost_usd"),
             decision_id=data.get("decision_id"),
             restrictions=tuple(data.get("restrictions", ())),
+            skipped=tuple(data.get("skipped", ())),
         )
 
     def evolve(self, **changes: Any) -> RoutingDecision:

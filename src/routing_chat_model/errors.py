@@ -8,6 +8,8 @@
   x EncoderError            an encoder returned NaN, infinities or the wrong shape
   x AllModelsFailedError    every model tried failed (an ExceptionGroup of each attempt's error)
   x StreamInterruptedError  a stream failed after content reached the caller
+  x DeadlineExceededError   the call's deadline passed before a model answered (a TimeoutError)
+  x AttemptTimeoutError     one attempt ran out of time (a TimeoutError; falls back like one)
 ```
 
 `RouteConfigError` and `RoutingInputError` are also `ValueError`s, so code that already catches
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
     from builtins import ExceptionGroup
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AllModelsFailedError",
+    "AttemptTimeoutError",
+    "DeadlineExceededError",
     "EncoderError",
     "NoCandidateError",
     "RouteConfigError",
@@ -98,3 +102,43 @@ class StreamInterruptedError(RoutingError):
         )
         self.route = route
         self.chunks_emitted = chunks_emitted
+
+
+class DeadlineExceededError(RoutingError, TimeoutError):
+    """The call's overall deadline (`deadline_s`) passed before any model answered.
+
+    `attempts` holds the `Attempt`s made before it (each failed or timed out), `errors` their
+    exceptions in the same order. No attempt starts after the deadline.
+    """
+
+    def __init__(
+        self, deadline_s: float, attempts: Sequence[Any], errors: Sequence[BaseException] = ()
+    ) -> None:
+        tried = ", ".join(f"{a.route}: {a.error} ({a.error_kind})" for a in attempts)
+        super().__init__(
+            f"the call's deadline of {deadline_s:g} s passed before a model answered "
+            f"({len(attempts)} attempt(s){': ' + tried if tried else ''}). Raise deadline_s, "
+            "lower attempt_timeout_s, or put a faster model first."
+        )
+        self.deadline_s = deadline_s
+        self.attempts = tuple(attempts)
+        self.errors = tuple(errors)
+
+
+class AttemptTimeoutError(RoutingError, TimeoutError):
+    """One attempt ran out of time; the router cancelled it (async calls only).
+
+    `phase` says which limit: "attempt" (`attempt_timeout_s`), "deadline" (the call's
+    remaining `deadline_s`), "first_token" (`first_token_timeout_s`) or "idle"
+    (`idle_timeout_s`, a stall between streamed chunks). The provider may have billed the
+    request, so it is not retried on the same model by default.
+    """
+
+    def __init__(self, route: str, phase: str, timeout_s: float) -> None:
+        super().__init__(
+            f"model {route!r} exceeded the {phase} time limit of {timeout_s:g} s; the attempt "
+            "was cancelled."
+        )
+        self.route = route
+        self.phase = phase
+        self.timeout_s = timeout_s

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from routing_chat_model.errors import RouteConfigError, RoutingInputError
 
-__all__ = ["RouteOn", "RoutingRequest", "Turn", "estimate_tokens", "validate_route_on"]
+__all__ = [
+    "MEDIA_KINDS",
+    "RouteOn",
+    "RoutingRequest",
+    "Turn",
+    "estimate_tokens",
+    "validate_route_on",
+]
 
 RouteOn = Literal["last_user", "conversation"] | int
 """What text a request routes on: the last user message (default), the whole conversation
 (user and assistant turns), or the last N turns (an int >= 1)."""
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+MEDIA_KINDS = frozenset({"image", "audio", "video", "pdf", "file"})
+"""The kinds of non-text input a request can carry (`RoutingRequest.media`): the adapters map
+their frameworks' content blocks onto these, so the router can keep each kind away from models
+that declare they cannot take it."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +78,16 @@ class RoutingRequest:
         has_tools: Tools are bound to the call.
         structured_output: The caller asked for structured output.
         has_images: Some message carries an image.
-        token_estimate: Rough prompt size in tokens, over all turns.
+        token_estimate: Rough prompt size in tokens, over the text of all turns.
         metadata: Caller metadata (user, tenant, ...) from the framework's config.
         forced_route: A per-call override of the route (A/B tests, tests).
         pinned_route: The route a tool-call round must return to (the model that issued the calls).
+        media: The kinds of non-text input the messages carry (see `MEDIA_KINDS`); selectors
+            route on text only, these say which models can be sent the request at all.
+
+    Text that is empty or only whitespace (a system-only conversation, a blank or image-only
+    last user message) gives `text == ""`: selectors abstain on it without embedding anything,
+    so the router's default answers and the decision's reason says there was no text.
     """
 
     text: str
@@ -81,6 +99,7 @@ class RoutingRequest:
     metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     forced_route: str | None = None
     pinned_route: str | None = None
+    media: frozenset[str] = frozenset()
 
     @classmethod
     def from_turns(
@@ -93,16 +112,32 @@ class RoutingRequest:
         has_images: bool = False,
         metadata: Mapping[str, Any] | None = None,
         forced_route: str | None = None,
+        media: Iterable[str] = (),
     ) -> RoutingRequest:
         """Build a request from a conversation.
 
+        Args:
+            turns: The conversation, oldest first; at least one turn.
+            route_on: What text to route on (see `RouteOn`).
+            has_tools: Tools are bound to the call.
+            structured_output: The caller asked for structured output.
+            has_images: Some message carries an image (implied by "image" in `media`).
+            metadata: Caller metadata for selectors and gates.
+            forced_route: A per-call route override.
+            media: Kinds of non-text input the messages carry, from `MEDIA_KINDS`.
+
         Raises:
-            RoutingInputError: `turns` is empty.
+            RoutingInputError: `turns` is empty, or `media` names an unknown kind.
         """
         if not turns:
             raise RoutingInputError(
                 "cannot route an empty message list: pass at least one message "
                 "(for example a user message with the question)."
+            )
+        kinds = frozenset(media) | ({"image"} if has_images else set())
+        if not kinds <= MEDIA_KINDS:
+            raise RoutingInputError(
+                f"unknown media kind(s) {sorted(kinds - MEDIA_KINDS)}; use {sorted(MEDIA_KINDS)}."
             )
         turns = tuple(turns)
         return cls(
@@ -110,11 +145,12 @@ class RoutingRequest:
             turns=turns,
             has_tools=has_tools,
             structured_output=structured_output,
-            has_images=has_images,
+            has_images="image" in kinds,
             token_estimate=sum(estimate_tokens(t.text) for t in turns),
             metadata=MappingProxyType(dict(metadata)) if metadata else _EMPTY,
             forced_route=forced_route,
             pinned_route=_tool_round_route(turns),
+            media=kinds,
         )
 
 

@@ -7,92 +7,43 @@ for a `RoutingDecision` (which carries the attempt plan), then drive the chosen 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import TypeVar
 
-from routing_chat_model.decision import Attempt, RoutingDecision
+from routing_chat_model import _attempts
+from routing_chat_model._attempts import Commit, aclose_stream, check_reliability, close_stream
+from routing_chat_model._capabilities import ModelCapabilities, Usage
+from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.errors import (
-    AllModelsFailedError,
     NoCandidateError,
     RouteConfigError,
     RoutingError,
     RoutingInputError,
-    StreamInterruptedError,
 )
 from routing_chat_model.policy import FallbackPolicy, Fallbacks, Gate, fallback_order
+from routing_chat_model.policy.health import CircuitBreaker, ModelHealth
+from routing_chat_model.policy.retry import RetryPolicy
 from routing_chat_model.pricing import Pricing
 from routing_chat_model.request import RoutingRequest
 from routing_chat_model.selectors.base import Selection, Selector, as_selector
 
-__all__ = ["ModelCapabilities", "Router", "Usage", "aclose_stream", "close_stream"]
+__all__ = [
+    "ModelCapabilities",
+    "Router",
+    "Usage",
+    "aclose_stream",
+    "check_reliability",
+    "close_stream",
+]
 
 T = TypeVar("T")
 
 _REMEMBERED = 10_000
 """Decisions kept for `record_feedback` by run id (only those of learning selectors)."""
-
-
-@dataclass(frozen=True)
-class ModelCapabilities:
-    """What a model can serve; None means unknown (assumed able).
-
-    Attributes:
-        tool_calling: Can call tools.
-        structured_output: Can answer in a JSON schema.
-        image_inputs: Accepts images.
-        max_input_tokens: Context window, in tokens.
-    """
-
-    tool_calling: bool | None = None
-    structured_output: bool | None = None
-    image_inputs: bool | None = None
-    max_input_tokens: int | None = None
-
-    @classmethod
-    def from_mapping(cls, where: str, data: Mapping[str, Any]) -> ModelCapabilities:
-        """Build from a dict such as a LangChain model profile, ignoring unrelated keys."""
-        values = {
-            k: data[k] for k in ("tool_calling", "structured_output", "image_inputs") if k in data
-        }
-        for key, value in values.items():
-            if value is not None and not isinstance(value, bool):
-                raise RouteConfigError(
-                    f"{where}[{key!r}] must be True, False or None, got {value!r}."
-                )
-        limit = data.get("max_input_tokens")
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0
-        ):
-            raise RouteConfigError(
-                f"{where}['max_input_tokens'] must be a positive int, got {limit!r}."
-            )
-        return cls(max_input_tokens=limit, **values)
-
-    def merged(self, override: ModelCapabilities) -> ModelCapabilities:
-        """These capabilities with every field `override` sets replacing ours."""
-        return ModelCapabilities(
-            tool_calling=_pick(override.tool_calling, self.tool_calling),
-            structured_output=_pick(override.structured_output, self.structured_output),
-            image_inputs=_pick(override.image_inputs, self.image_inputs),
-            max_input_tokens=_pick(override.max_input_tokens, self.max_input_tokens),
-        )
-
-
-def _pick(first: Any, second: Any) -> Any:
-    return second if first is None else first
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Token usage of one answer, as the model reported it."""
-
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int = 0
 
 
 _NEEDS = (
@@ -117,6 +68,22 @@ class Router:
         pricing: Prices for the cost of each answer.
         gates: Limits on which models may answer a request (compliance, budgets, latency
             targets), applied in order before the selector; see `Gate`.
+        retry: Retries on the same model before falling back (default: none; the router is
+            the only retry loop, so turn the provider clients' own retries off).
+        circuit_breaker: Per-model cooldowns shared by every call of this router (and of any
+            router given the same breaker); default: none.
+        deadline_s: One time budget per call, shared by all its attempts and backoffs: no
+            attempt starts after it, and `DeadlineExceededError` says so. On async calls it
+            also cancels the running attempt; sync calls are checked between attempts.
+        attempt_timeout_s: Longest time one async attempt may take (a stream: to commit).
+        first_token_timeout_s: Longest wait for an async stream's first chunk; exceeding it
+            falls back like any timeout (nothing was shown yet).
+        idle_timeout_s: Longest gap between an async stream's chunks.
+        stream_hold_back: Chunks held back before a stream commits to a model, so a failure
+            within them still falls back with nothing shown (0 or 1: commit at the first).
+        clock: Monotonic seconds for deadlines (inject a fake one in tests).
+        sleep: Sync backoff wait (inject a recorder in tests).
+        async_sleep: Async backoff wait.
     """
 
     def __init__(
@@ -130,6 +97,16 @@ class Router:
         fallback_policy: FallbackPolicy | None = None,
         pricing: Pricing | None = None,
         gates: Sequence[Gate] = (),
+        retry: RetryPolicy | None = None,
+        circuit_breaker: CircuitBreaker | None = None,
+        deadline_s: float | None = None,
+        attempt_timeout_s: float | None = None,
+        first_token_timeout_s: float | None = None,
+        idle_timeout_s: float | None = None,
+        stream_hold_back: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         models = list(models)
         if not models:
@@ -169,7 +146,30 @@ class Router:
         }
         self.fallback_policy = fallback_policy or FallbackPolicy()
         self.pricing = pricing or Pricing()
-        self.gates: tuple[Gate, ...] = _check_gates(gates)
+        self.gates: tuple[Gate, ...] = _check_gates(gates, self.models)
+        check_reliability(
+            retry=retry,
+            circuit_breaker=circuit_breaker,
+            deadline_s=deadline_s,
+            attempt_timeout_s=attempt_timeout_s,
+            first_token_timeout_s=first_token_timeout_s,
+            idle_timeout_s=idle_timeout_s,
+            stream_hold_back=stream_hold_back,
+        )
+        self.retry = None if retry is None or retry.max_attempts == 1 else retry
+        self.circuit_breaker = circuit_breaker
+        self.deadline_s = deadline_s
+        self.attempt_timeout_s = attempt_timeout_s
+        self.first_token_timeout_s = first_token_timeout_s
+        self.idle_timeout_s = idle_timeout_s
+        self.stream_hold_back = stream_hold_back
+        self.stream_timed = any(
+            t is not None
+            for t in (deadline_s, attempt_timeout_s, first_token_timeout_s, idle_timeout_s)
+        )
+        self.clock = clock
+        self.sleep = sleep
+        self.async_sleep = async_sleep
         self._lock = threading.Lock()
         self._recent: OrderedDict[str, RoutingDecision] = OrderedDict()
 
@@ -327,100 +327,54 @@ class Router:
     # -- calling -----------------------------------------------------------------------------
 
     def run(self, decision: RoutingDecision, call: Callable[[str], T]) -> tuple[T, RoutingDecision]:
-        """Call `call(route)` along the plan until one answers; returns it and the final decision."""
-        log = _AttemptLog(self, decision)
-        for route in decision.plan:
-            start = time.perf_counter()
-            try:
-                result = call(route)
-            except Exception as exc:
-                log.failed(route, exc, start)
-                continue
-            return result, log.succeeded(route, start)
-        raise log.all_failed()
+        """Call `call(route)` along the plan until one answers; returns it and the final decision.
+
+        Retries, cooldowns and the deadline apply as configured; a running sync call cannot be
+        interrupted, so the deadline is checked between attempts.
+
+        Raises:
+            AllModelsFailedError: every model tried failed with an error that falls back.
+            DeadlineExceededError: the deadline passed before a model answered.
+        """
+        return _attempts.run(self, decision, call)
 
     async def arun(
         self, decision: RoutingDecision, call: Callable[[str], Awaitable[T]]
     ) -> tuple[T, RoutingDecision]:
-        """Async `run`."""
-        log = _AttemptLog(self, decision)
-        for route in decision.plan:
-            start = time.perf_counter()
-            try:
-                result = await call(route)
-            except Exception as exc:
-                log.failed(route, exc, start)
-                continue
-            return result, log.succeeded(route, start)
-        raise log.all_failed()
+        """Async `run`; `attempt_timeout_s` and the deadline cancel a running attempt."""
+        return await _attempts.arun(self, decision, call)
 
     def run_stream(
-        self, decision: RoutingDecision, open_stream: Callable[[str], Iterator[T]]
+        self,
+        decision: RoutingDecision,
+        open_stream: Callable[[str], Iterator[T]],
+        commit: Commit | None = None,
     ) -> Iterator[tuple[T, RoutingDecision]]:
-        """Stream from the first model of the plan whose stream yields a first chunk.
+        """Stream from the first model of the plan whose stream commits.
 
-        Falls back only before the first chunk; a failure after it raises
+        A stream commits at its first chunk, or after `stream_hold_back` chunks, or at the
+        first chunk `commit(chunk)` accepts (an adapter passes e.g. "has a tool-call delta";
+        with `commit` and no hold-back, chunks are held until it accepts one or the stream
+        ends). Falls back only before the commit; a failure after it raises
         `StreamInterruptedError`. Each chunk comes with the final decision.
         """
-        log = _AttemptLog(self, decision)
-        for route in decision.plan:
-            start = time.perf_counter()
-            stream = open_stream(route)
-            try:
-                first = next(stream)
-            except StopIteration:
-                log.succeeded(route, start)
-                return
-            except Exception as exc:
-                close_stream(stream)
-                log.failed(route, exc, start)
-                continue
-            final = log.succeeded(route, start)
-            emitted = 0
-            try:
-                yield first, final
-                emitted = 1
-                for chunk in stream:
-                    yield chunk, final
-                    emitted += 1
-            except Exception as exc:
-                log.interrupted(route, emitted, exc)
-            finally:
-                close_stream(stream)
-            return
-        raise log.all_failed()
+        return _attempts.run_stream(self, decision, open_stream, commit)
 
-    async def arun_stream(
-        self, decision: RoutingDecision, open_stream: Callable[[str], AsyncIterator[T]]
+    def arun_stream(
+        self,
+        decision: RoutingDecision,
+        open_stream: Callable[[str], AsyncIterator[T]],
+        commit: Commit | None = None,
     ) -> AsyncIterator[tuple[T, RoutingDecision]]:
-        """Async `run_stream`."""
-        log = _AttemptLog(self, decision)
-        for route in decision.plan:
-            start = time.perf_counter()
-            stream = open_stream(route)
-            try:
-                first = await stream.__anext__()
-            except StopAsyncIteration:
-                log.succeeded(route, start)
-                return
-            except Exception as exc:
-                await aclose_stream(stream)
-                log.failed(route, exc, start)
-                continue
-            final = log.succeeded(route, start)
-            emitted = 0
-            try:
-                yield first, final
-                emitted = 1
-                async for chunk in stream:
-                    yield chunk, final
-                    emitted += 1
-            except Exception as exc:
-                log.interrupted(route, emitted, exc)
-            finally:
-                await aclose_stream(stream)
-            return
-        raise log.all_failed()
+        """Async `run_stream`, with `first_token_timeout_s` and `idle_timeout_s` enforced."""
+        return _attempts.arun_stream(self, decision, open_stream, commit)
+
+    def health(self) -> Mapping[str, ModelHealth]:
+        """Each model's circuit-breaker state (empty without a breaker)."""
+        if self.circuit_breaker is None:
+            return {}
+        states = self.circuit_breaker.state()
+        return {name: states[name] for name in self.models if name in states}
 
     # -- outcome -----------------------------------------------------------------------------
 
@@ -523,7 +477,8 @@ class Router:
 _BYPASSED = Selection(route=None, reason="a gate kept the request from the selector")
 
 
-def _check_gates(gates: Sequence[Gate]) -> tuple[Gate, ...]:
+def _check_gates(gates: Sequence[Gate], models: tuple[str, ...]) -> tuple[Gate, ...]:
+    """Gates as a tuple; each a Gate, and the models it names (`route_names`) all known."""
     if isinstance(gates, Gate):
         gates = [gates]
     out = tuple(gates)
@@ -533,60 +488,13 @@ def _check_gates(gates: Sequence[Gate]) -> tuple[Gate, ...]:
                 f"gates: {gate!r} is not a Gate (an object with name, restrict() and observe()); "
                 "use e.g. Compliance(...) or Budget(...)."
             )
+        names = getattr(gate, "route_names", None)
+        if names is not None and not set(names) <= set(models):
+            raise RouteConfigError(
+                f"gate {gate.name!r} names unknown model(s) {sorted(set(names) - set(models))}; "
+                f"models are {list(models)}."
+            )
     return out
-
-
-class _AttemptLog:
-    """The attempts of one call: records each, and decides whether a failure falls back."""
-
-    __slots__ = ("attempts", "decision", "errors", "router")
-
-    def __init__(self, router: Router, decision: RoutingDecision) -> None:
-        self.router = router
-        self.decision = decision
-        self.attempts: list[Attempt] = []
-        self.errors: list[Exception] = []
-
-    def failed(self, route: str, exc: Exception, start: float) -> None:
-        """Record a failure, re-raising it when it must not fall back."""
-        kind, falls_back = self.router.fallback_policy.classify(exc)
-        if not falls_back:
-            raise exc
-        self.attempts.append(Attempt(route, type(exc).__name__, kind.value, _ms_since(start)))
-        self.errors.append(exc)
-
-    def succeeded(self, route: str, start: float) -> RoutingDecision:
-        self.attempts.append(Attempt(route, None, None, _ms_since(start)))
-        return self.decision.evolve(route=route, attempts=tuple(self.attempts))
-
-    def interrupted(self, route: str, emitted: int, exc: Exception) -> NoReturn:
-        """A stream failed after its first chunk: no fallback, never spliced output."""
-        _, provider_failure = self.router.fallback_policy.classify(exc)
-        if not provider_failure:
-            raise exc
-        raise StreamInterruptedError(route, emitted, exc) from exc
-
-    def all_failed(self) -> AllModelsFailedError:
-        summary = ", ".join(f"{a.route}: {a.error} ({a.error_kind})" for a in self.attempts)
-        return AllModelsFailedError(
-            f"all {len(self.attempts)} model(s) failed: {summary}",
-            self.errors,
-            [a.route for a in self.attempts],
-        )
-
-
-def close_stream(stream: Iterator[Any]) -> None:
-    """Close a (sync) stream if it can be closed: ends the provider request behind it."""
-    close = getattr(stream, "close", None)
-    if close is not None:
-        close()
-
-
-async def aclose_stream(stream: AsyncIterator[Any]) -> None:
-    """Async `close_stream`."""
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 def _ms_since(start: float) -> float:

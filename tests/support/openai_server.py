@@ -8,6 +8,7 @@ with OpenAIServer(name="alpha") as srv:
     srv.fail_next(status=429, headers={"Retry-After": "2"})   # next chat call fails
     srv.hang_next(5.0)                                         # the one after hangs
     srv.drop_next(after_chunks=2)                              # then a stream breaks
+    srv.context_length_next()               # 400 context_length_exceeded, OpenAI's format
     ...
     assert len(srv.requests_to("chat/completions")) == 3
 ```
@@ -15,7 +16,9 @@ with OpenAIServer(name="alpha") as srv:
 Endpoints: `POST /v1/chat/completions` (plain and SSE streaming, with a final usage chunk when
 `stream_options.include_usage`), `POST /v1/embeddings` (deterministic bag-of-words vectors, float
 or base64) and `GET /v1/models`. Faults and scripted replies are queued per endpoint and used in
-order, one per request; every request is recorded, faulted or not.
+order, one per request; every request is recorded, faulted or not. The faults (HTTP errors,
+429 with `Retry-After`, context-length and content-filter 400s, a slow first byte, a stall or a
+cut mid-stream, malformed JSON, an in-band error event) are documented in `_faults.py`.
 """
 
 from __future__ import annotations
@@ -30,38 +33,24 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from typing_extensions import Self
 
+from tests.support._faults import ENDPOINTS, ERROR_TYPES, Endpoint, Fault, FaultScript, error_body
+
 __all__ = [
+    "Endpoint",
     "OpenAIServer",
     "RecordedRequest",
     "Reply",
     "ToolCall",
+    "error_body",
     "hashed_embedding",
 ]
-
-Endpoint = Literal["chat/completions", "embeddings", "models"]
-ENDPOINTS: tuple[Endpoint, ...] = ("chat/completions", "embeddings", "models")
-
-_ERROR_TYPES = {
-    400: ("invalid_request_error", "Bad request"),
-    401: ("authentication_error", "Incorrect API key provided"),
-    403: ("permission_error", "Permission denied"),
-    404: ("not_found_error", "Not found"),
-    408: ("timeout_error", "Request timed out"),
-    409: ("conflict_error", "Conflict"),
-    422: ("invalid_request_error", "Unprocessable entity"),
-    429: ("rate_limit_exceeded", "Rate limit reached, please try again later"),
-    500: ("server_error", "The server had an error while processing your request"),
-    502: ("server_error", "Bad gateway"),
-    503: ("server_error", "The engine is currently overloaded, please try again later"),
-    504: ("server_error", "Gateway timeout"),
-}
 
 
 @dataclass(frozen=True)
@@ -104,16 +93,6 @@ class Reply:
 ReplySpec = str | Reply | Callable[[dict[str, Any]], "str | Reply"]
 
 
-@dataclass
-class _Fault:
-    kind: Literal["fail", "hang", "drop"]
-    status: int = 500
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes | None = None
-    seconds: float = 0.0
-    after_chunks: int | None = None
-
-
 def hashed_embedding(text: str, dim: int) -> list[float]:
     """A deterministic unit vector: the sum of one seeded random vector per lower-cased word.
 
@@ -149,7 +128,7 @@ def _last_user_message(body: Mapping[str, Any]) -> str:
     return ""
 
 
-class OpenAIServer:
+class OpenAIServer(FaultScript):
     """A fake OpenAI-compatible API on `127.0.0.1`, run in a background thread.
 
     Use it as a context manager, or call `start()` and `stop()`.
@@ -178,7 +157,7 @@ class OpenAIServer:
         self.embedding_dim = embedding_dim
         self.reverse_embeddings = reverse_embeddings
         self._lock = threading.Lock()
-        self._faults: dict[str, deque[_Fault]] = {e: deque() for e in ENDPOINTS}
+        self._faults: dict[str, deque[Fault]] = {e: deque() for e in ENDPOINTS}
         self._replies: deque[ReplySpec] = deque()
         self._requests: list[RecordedRequest] = []
         self._stopping = threading.Event()
@@ -239,73 +218,12 @@ class OpenAIServer:
 
     # -- scripting -----------------------------------------------------------------------------
 
-    def fail_next(
-        self,
-        status: int = 500,
-        *,
-        endpoint: Endpoint = "chat/completions",
-        headers: Mapping[str, str] | None = None,
-        body: str | bytes | Mapping[str, Any] | None = None,
-        message: str | None = None,
-        times: int = 1,
-    ) -> None:
-        """Answer the next `times` requests to `endpoint` with HTTP `status`.
-
-        Args:
-            status: The status code, e.g. 429, 500, 503, 400, 401.
-            endpoint: Which endpoint's queue the fault joins.
-            headers: Extra response headers, e.g. `{"Retry-After": "2"}`.
-            body: The response body; by default an OpenAI-style `{"error": {...}}`.
-            message: The `error.message` of the default body.
-            times: How many consecutive requests fail.
-        """
-        if body is None:
-            kind, default_message = _ERROR_TYPES.get(status, ("api_error", "Error"))
-            body = {
-                "error": {
-                    "message": message or default_message,
-                    "type": kind,
-                    "param": None,
-                    "code": str(status),
-                }
-            }
-        raw = (
-            body
-            if isinstance(body, bytes)
-            else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
-        )
-        fault = _Fault("fail", status=status, headers=dict(headers or {}), body=raw)
-        self._push(endpoint, fault, times)
-
-    def hang_next(
-        self, seconds: float, *, endpoint: Endpoint = "chat/completions", times: int = 1
-    ) -> None:
-        """Sleep `seconds` before answering the next request(s) normally (client timeouts)."""
-        self._push(endpoint, _Fault("hang", seconds=seconds), times)
-
-    def drop_next(
-        self,
-        *,
-        endpoint: Endpoint = "chat/completions",
-        after_chunks: int | None = None,
-        times: int = 1,
-    ) -> None:
-        """Close the connection of the next request(s) without a (complete) response.
-
-        Args:
-            endpoint: Which endpoint's queue the fault joins.
-            after_chunks: None closes before any response. For a streaming chat request, a
-                number sends that many content chunks first, then cuts the stream.
-            times: How many consecutive requests are dropped.
-        """
-        self._push(endpoint, _Fault("drop", after_chunks=after_chunks), times)
-
     def reply_next(self, reply: ReplySpec, *, times: int = 1) -> None:
         """Answer the next `times` chat requests with `reply` instead of the default."""
         with self._lock:
             self._replies.extend([reply] * times)
 
-    def _push(self, endpoint: str, fault: _Fault, times: int) -> None:
+    def _push(self, endpoint: str, fault: Fault, times: int) -> None:
         if endpoint not in self._faults:
             raise ValueError(f"unknown endpoint {endpoint!r}; use one of {ENDPOINTS}")
         with self._lock:
@@ -333,7 +251,7 @@ class OpenAIServer:
 
     # -- used by the handler -------------------------------------------------------------------
 
-    def _record(self, request: RecordedRequest) -> _Fault | None:
+    def _record(self, request: RecordedRequest) -> Fault | None:
         with self._lock:
             self._requests.append(request)
             queue = self._faults.get(request.endpoint)
@@ -493,16 +411,28 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _respond(self, owner: OpenAIServer, request: RecordedRequest, fault: _Fault | None) -> None:
+    def _respond(self, owner: OpenAIServer, request: RecordedRequest, fault: Fault | None) -> None:
         streaming = isinstance(request.body, dict) and bool(request.body.get("stream"))
-        if fault is not None:
-            if fault.kind == "hang":
+        before = fault is not None and (
+            fault.kind in ("hang", "fail")
+            or not streaming
+            or (fault.kind == "drop" and fault.after_chunks is None)
+        )
+        if fault is not None and before:
+            # Faults acting before any response (every fault, for a non-streaming request).
+            if fault.kind in ("hang", "stall"):
                 owner._wait(fault.seconds)
             elif fault.kind == "fail":
                 self._send(fault.status, fault.body or b"", fault.headers)
                 return
-            elif fault.kind == "drop" and (fault.after_chunks is None or not streaming):
+            elif fault.kind == "drop":
                 self._drop()
+                return
+            elif fault.kind == "malformed" and request.endpoint == "chat/completions":
+                self._send(200, b'{"id": "chatcmpl-malformed", "object": "chat.completion", "cho')
+                return
+            elif fault.kind == "error_event":
+                self._send_json(500, {"error": fault.error})
                 return
         endpoint = request.endpoint
         if self.command == "GET" and endpoint == "models":
@@ -522,8 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not streaming:
                 self._send_json(200, full)
             else:
-                cut = fault.after_chunks if fault is not None and fault.kind == "drop" else None
-                self._stream(chunks, cut)
+                self._stream(owner, chunks, fault)
 
     def _send(self, status: int, payload: bytes, headers: Mapping[str, str] | None = None) -> None:
         self.send_response(status)
@@ -538,7 +467,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(payload).encode())
 
     def _send_error(self, status: int, message: str) -> None:
-        kind = _ERROR_TYPES.get(status, ("api_error", ""))[0]
+        kind = ERROR_TYPES.get(status, ("api_error", ""))[0]
         error = {"message": message, "type": kind, "param": None, "code": None}
         self._send_json(status, {"error": error})
 
@@ -547,21 +476,37 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):  # the client may already be gone
             self.connection.shutdown(socket.SHUT_RDWR)
 
-    def _stream(self, chunks: list[dict[str, Any]], cut_after: int | None) -> None:
+    def _stream(
+        self, owner: OpenAIServer, chunks: list[dict[str, Any]], fault: Fault | None
+    ) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        # The first chunk only carries the role; `after_chunks` counts content chunks after it,
+        # and a malformed stream with `after_chunks=None` breaks at its very first event.
+        at = -1
+        if fault is not None:
+            at = 0 if fault.after_chunks is None else fault.after_chunks + 1
         for sent, event in enumerate(_events(chunks)):
-            # The first chunk only carries the role; `cut_after` counts content chunks after it.
-            if cut_after is not None and sent == cut_after + 1:
-                self.wfile.flush()
-                self._drop()
-                return
-            data = event.encode()
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            if fault is not None and sent == at:
+                if fault.kind == "drop":
+                    self._drop()
+                    return
+                if fault.kind == "stall":
+                    owner._wait(fault.seconds)
+                elif fault.kind == "malformed":
+                    self._write_chunk('data: {"id": "chatcmpl-malformed", "choices": [{"delta\n\n')
+                elif fault.kind == "error_event":
+                    self._write_chunk(f"data: {json.dumps({'error': fault.error})}\n\n")
+                    break
+            self._write_chunk(event)
         self.wfile.write(b"0\r\n\r\n")
+
+    def _write_chunk(self, text: str) -> None:
+        data = text.encode()
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
 
 
 def _events(chunks: list[dict[str, Any]]) -> Iterator[str]:

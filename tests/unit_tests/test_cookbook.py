@@ -26,7 +26,20 @@ def test_every_recipe_is_listed_in_the_readme_and_tested():
     recipes = sorted(
         path.stem for path in COOKBOOK.glob("*.py") if not path.stem.startswith("llama_index_")
     )
-    assert recipes == ["langgraph_agent", "lcel_chain", "watching_decisions"]
+    assert recipes == [
+        "cascade_coding_assistant",
+        "compliance_local_only",
+        "from_config",
+        "hybrid_chain",
+        "langgraph_agent",
+        "lcel_chain",
+        "llm_router",
+        "metrics_dashboard",
+        "parallel_vote",
+        "per_customer_budget",
+        "support_bot_classifier",
+        "watching_decisions",
+    ]
     for name in recipes:
         assert f"`{name}.py`" in readme
         module = _load(name)

@@ -15,7 +15,7 @@ from .test_learned_fixtures import BagEncoder, write_dataset
 Q = "prove the theorem about this integral"
 
 
-@pytest.mark.parametrize("method", ["logistic", "knn", "ridge"])
+@pytest.mark.parametrize("method", ["logistic", "knn", "ridge", "mf"])
 def test_save_load_round_trip_keeps_predictions_and_feedback(tmp_path, method):
     data = load_dataset(write_dataset(tmp_path / "d.csv"))
     sel = LearnedSelector(
@@ -26,7 +26,7 @@ def test_save_load_round_trip_keeps_predictions_and_feedback(tmp_path, method):
     path = sel.save(tmp_path / "sel")
     assert path.suffix == ".json" and (tmp_path / "sel.npz").is_file()
     settings = json.loads(path.read_text())
-    assert settings["version"] == 2 and settings["rows"] == len(data) + 1
+    assert settings["version"] == 3 and settings["rows"] == len(data) + 1
     loaded = LearnedSelector.load(tmp_path / "sel.json", encoder=BagEncoder())
     assert loaded.route_names == sel.route_names
     assert loaded.willingness_to_pay == 0.5
@@ -56,6 +56,20 @@ def test_logistic_file_without_its_arrays_is_refused(tmp_path):
         kept = {k: arrays[k] for k in arrays.files if not k.startswith("logistic_")}
     np.savez(tmp_path / "sel.npz", **kept)
     with pytest.raises(RouteConfigError, match="logistic arrays are missing"):
+        LearnedSelector.load(path, encoder=BagEncoder())
+
+
+def test_mf_file_with_missing_or_misshapen_arrays_is_refused(tmp_path):
+    data = load_dataset(write_dataset(tmp_path / "d.csv"))
+    sel = LearnedSelector(data, encoder=BagEncoder(), method="mf")
+    path = sel.save(tmp_path / "sel.json")
+    with np.load(tmp_path / "sel.npz") as arrays:
+        kept = {k: arrays[k] for k in arrays.files}
+    np.savez(tmp_path / "sel.npz", **{**kept, "mf_v": kept["mf_v"][:, :3]})
+    with pytest.raises(RouteConfigError, match="shapes do not match"):
+        LearnedSelector.load(path, encoder=BagEncoder())
+    np.savez(tmp_path / "sel.npz", **{k: v for k, v in kept.items() if k != "mf_c"})
+    with pytest.raises(RouteConfigError, match="factorisation arrays are missing"):
         LearnedSelector.load(path, encoder=BagEncoder())
 
 

@@ -21,7 +21,7 @@ def data(tmp_path):
     return load_dataset(write_dataset(tmp_path / "d.csv"))
 
 
-@pytest.mark.parametrize("method", ["logistic", "knn", "ridge"])
+@pytest.mark.parametrize("method", ["logistic", "knn", "ridge", "mf"])
 def test_routes_by_predicted_quality_and_cost(data, method):
     sel = LearnedSelector(
         data, encoder=BagEncoder(), method=method, ridge_alpha=1.0, willingness_to_pay=0.05
@@ -67,6 +67,8 @@ def test_model_map_renames_and_limits_routes(data):
         ({"k": 0}, "k=0"),
         ({"logistic_alpha": -1.0}, "logistic_alpha=-1.0"),
         ({"method": "svm"}, "method='svm'"),
+        ({"method": "mf", "mf_dim": 0}, "mf_dim=0"),
+        ({"method": "mf", "mf_alpha": float("inf")}, "mf_alpha=inf"),
     ],
 )
 def test_bad_settings(data, kwargs, needle):
@@ -80,7 +82,7 @@ async def test_aselect_matches_select(data):
     assert got.route == "strong"
 
 
-@pytest.mark.parametrize("method", ["logistic", "knn", "ridge"])
+@pytest.mark.parametrize("method", ["logistic", "knn", "ridge", "mf"])
 def test_feedback_moves_traffic_away_from_a_failing_model(data, method):
     sel = LearnedSelector(
         data, encoder=BagEncoder(), method=method, ridge_alpha=1.0, willingness_to_pay=0.05

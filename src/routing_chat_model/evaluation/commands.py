@@ -27,7 +27,7 @@ def configure_eval(parser: argparse.ArgumentParser) -> None:
         "--split", type=float, default=0.2, help="test share when --test is absent (0.2)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of that split (0)")
-    parser.add_argument("--method", choices=("logistic", "knn", "ridge"), default="logistic")
+    parser.add_argument("--method", choices=("logistic", "knn", "ridge", "mf"), default="logistic")
     parser.add_argument("--k", type=int, default=None, help="kNN neighbours (default: auto)")
     parser.add_argument(
         "--save", type=Path, default=None, help="also save the fitted selector (JSON + .npz)"

@@ -11,7 +11,7 @@ import numpy as np
 
 from routing_chat_model.encoders.adapters import as_encoder
 from routing_chat_model.errors import RouteConfigError
-from routing_chat_model.selectors._predictors import Logistic, Memory, Ridge
+from routing_chat_model.selectors._predictors import Factorization, Logistic, Memory, Ridge
 from routing_chat_model.selectors.learned import FORMAT_VERSION, READABLE_VERSIONS, LearnedSelector
 
 __all__ = ["load_selector", "save_selector", "selector_paths", "set_willingness_to_pay"]
@@ -37,6 +37,8 @@ def _settings(selector: LearnedSelector) -> dict[str, Any]:
         "k": selector.k,
         "ridge_alpha": selector.ridge_alpha,
         "logistic_alpha": selector.logistic_alpha,
+        "mf_dim": selector.mf_dim,
+        "mf_alpha": selector.mf_alpha,
         "willingness_to_pay": None if math.isinf(wtp) else wtp,
         "max_chars": selector.max_chars,
         "rows": selector._memory.n,
@@ -62,6 +64,12 @@ def save_selector(selector: LearnedSelector, path: Path) -> Path:
             arrays["logistic_h"] = selector._logistic.h.copy()
             arrays["ridge_a"] = selector._logistic.cost.a.copy()
             arrays["ridge_b"] = selector._logistic.cost.b.copy()
+        if selector._mf is not None:
+            mf = selector._mf
+            arrays.update(mf_w=mf.w.copy(), mf_b=mf.b.copy(), mf_v=mf.v.copy(), mf_c=mf.c.copy())
+            arrays["mf_h"] = mf.h.copy()
+            arrays["ridge_a"] = mf.cost.a.copy()
+            arrays["ridge_b"] = mf.cost.b.copy()
     settings = _settings(selector)
     settings["arrays"] = arrays_path.name
     with arrays_path.open("wb") as handle:
@@ -134,6 +142,8 @@ def load_selector(cls: type[LearnedSelector], path: Path, encoder: object) -> Le
         k=settings["k"],
         ridge_alpha=float(settings.get("ridge_alpha", 30.0)),
         logistic_alpha=float(settings.get("logistic_alpha", 10.0)),
+        mf_dim=int(settings.get("mf_dim", 16)),
+        mf_alpha=float(settings.get("mf_alpha", 2.0)),
         willingness_to_pay=settings.get("willingness_to_pay"),
         model_map={str(a): str(b) for a, b in settings["model_map"].items()},
         max_chars=int(settings.get("max_chars", 4000)),
@@ -143,12 +153,14 @@ def load_selector(cls: type[LearnedSelector], path: Path, encoder: object) -> Le
     selector._memory = Memory(vectors, arrays["quality"], arrays["cost"])
     selector._ridge = None
     selector._logistic = None
-    if selector.method in ("ridge", "logistic"):
+    if selector.method in ("ridge", "logistic", "mf"):
         if "ridge_a" not in arrays or "ridge_b" not in arrays:
             raise _bad(settings_path, "ridge arrays are missing")
         ridge = Ridge(arrays["ridge_a"].astype(np.float64), arrays["ridge_b"])
         if selector.method == "ridge":
             selector._ridge = ridge
+        elif selector.method == "mf":
+            selector._mf = _factorization(settings_path, arrays, ridge)
         else:
             selector._logistic = _logistic(settings_path, arrays, ridge)
     return selector
@@ -162,6 +174,21 @@ def _logistic(path: Path, arrays: dict[str, np.ndarray[Any, Any]], cost: Ridge) 
     if w.shape != cost.b.shape[1:] or h.shape != cost.a.shape[1:]:
         raise _bad(path, "logistic array shapes do not match the settings")
     return Logistic(w, h, cost)
+
+
+def _factorization(
+    path: Path, arrays: dict[str, np.ndarray[Any, Any]], cost: Ridge
+) -> Factorization:
+    names = ("mf_w", "mf_b", "mf_v", "mf_c", "mf_h")
+    if any(name not in arrays for name in names):
+        raise _bad(path, "matrix factorisation arrays are missing")
+    w, b, v, c, h = (arrays[name].astype(np.float64) for name in names)
+    m, d = cost.b.shape[1], cost.b.shape[2] - 1
+    if w.ndim != 2 or w.shape[0] != d or b.shape != w.shape[1:] or v.shape != (m, w.shape[1]):
+        raise _bad(path, "matrix factorisation array shapes do not match the settings")
+    if c.shape != (m,) or h.shape != (m, w.shape[1] + 1, w.shape[1] + 1):
+        raise _bad(path, "matrix factorisation array shapes do not match the settings")
+    return Factorization(w, b, v, c, h, cost)
 
 
 def set_willingness_to_pay(path: Path, value: float) -> Path:

@@ -38,6 +38,14 @@ def _dense(curve: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
+def _curve_q(curve: list[tuple[float, float]], cost: float) -> float:
+    """The hull's quality at `cost` (linear between its points)."""
+    for (c1, q1), (c2, q2) in itertools.pairwise(curve):
+        if c1 <= cost <= c2:
+            return q1 if c2 == c1 else q1 + (cost - c1) / (c2 - c1) * (q2 - q1)
+    return curve[-1][1]
+
+
 def plot_frontier(report: dict[str, Any], path: Path) -> Path:
     """Draw each model, the oracle, the random mix and the router's frontier; save as PNG.
 
@@ -77,10 +85,20 @@ def plot_frontier(report: dict[str, Any], path: Path) -> Path:
     curve = frontier(points)
     xs, ys = _dense(curve)
     ax.plot(xs, ys, color="tab:red", linewidth=2)
-    ax.annotate("learned router (knob sweep)", curve[len(curve) // 2], color="tab:red",
-                fontsize=9, xytext=(8, 8), textcoords="offset points")  # fmt: skip
+    label_cost = (curve[0][0] * curve[-1][0]) ** 0.5  # the middle of the log axis
+    ax.annotate(
+        "learned router (knob sweep)", (label_cost, _curve_q(curve, label_cost)),
+        color="tab:red", fontsize=9, xytext=(0, -18), textcoords="offset points", ha="center",
+        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none"},
+    )  # fmt: skip
     best = report["summary"]
-    ax.axhline(best["best_quality"], color="tab:blue", linewidth=0.6, linestyle=":")
+    for share in (1.0, 0.95):
+        ax.axhline(share * best["best_quality"], color="tab:blue", linewidth=0.6, linestyle=":")
+        ax.annotate(
+            f"{share:.0%} of {best['best_model'].split('/')[-1]}'s quality",
+            (0.01, share * best["best_quality"]), xycoords=("axes fraction", "data"),
+            xytext=(0, 3), textcoords="offset points", fontsize=8, color="tab:blue",
+        )  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("average cost per query (USD, log scale)")
     ax.set_ylabel("average quality")

@@ -15,5 +15,13 @@ from routing_chat_model.langchain.chat_model import (
     ROUTING_EVENT,
     RoutingChatModel,
 )
+from routing_chat_model.langchain.llm_selector import LLMRouterSelector
+from routing_chat_model.langchain.metrics import RoutingMetricsHandler
 
-__all__ = ["ROUTE_CONFIG_KEY", "ROUTING_EVENT", "RoutingChatModel"]
+__all__ = [
+    "ROUTE_CONFIG_KEY",
+    "ROUTING_EVENT",
+    "LLMRouterSelector",
+    "RoutingChatModel",
+    "RoutingMetricsHandler",
+]

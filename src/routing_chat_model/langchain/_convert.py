@@ -26,12 +26,25 @@ __all__ = [
     "binding_kwargs",
     "chunk_of",
     "has_images",
+    "media_kinds",
     "profile_capabilities",
+    "text_of",
     "to_turns",
     "usage_of",
 ]
 
-_IMAGE_BLOCKS = frozenset({"image", "image_url", "input_image"})
+_BLOCK_KINDS: Mapping[str, str] = {
+    # LangChain v1 standard blocks, OpenAI chat / responses formats, Anthropic's "document".
+    "image": "image",
+    "image_url": "image",
+    "input_image": "image",
+    "audio": "audio",
+    "input_audio": "audio",
+    "video": "video",
+    "file": "file",
+    "input_file": "file",
+    "document": "pdf",
+}
 
 
 def _role(message: BaseMessage) -> str:
@@ -58,24 +71,65 @@ def to_turns(messages: Sequence[BaseMessage]) -> list[Turn]:
             routing = message.response_metadata.get("routing")
             if isinstance(routing, Mapping) and isinstance(routing.get("route"), str):
                 route = routing["route"]
-        turns.append(Turn(role=_role(message), text=message.text, route=route, tool_calls=calls))
+        turns.append(
+            Turn(role=_role(message), text=text_of(message), route=route, tool_calls=calls)
+        )
     return turns
 
 
-def has_images(messages: Sequence[BaseMessage]) -> bool:
-    """Whether any message carries an image block (any of LangChain's content formats)."""
+def text_of(message: BaseMessage) -> str:
+    """A message's text parts, one per line; images, audio, files and reasoning are left out.
+
+    `BaseMessage.text` glues parts together with no separator, so "describe" and "this" in two
+    parts would route as "describethis".
+    """
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text":
+            text = block.get("text")
+            if isinstance(text, str):
+                parts.append(text)
+    return "\n".join(parts)
+
+
+def _kind(block: Mapping[str, Any]) -> str | None:
+    kind = _BLOCK_KINDS.get(str(block.get("type")))
+    if kind not in ("file", "pdf"):
+        return kind
+    mime = str(block.get("mime_type") or block.get("media_type") or "")
+    if not mime:
+        source = block.get("source")
+        mime = str(source.get("media_type", "")) if isinstance(source, Mapping) else ""
+    family = mime.split("/", 1)[0]
+    if family in ("image", "audio", "video"):
+        return family
+    return "pdf" if mime == "application/pdf" or kind == "pdf" else "file"
+
+
+def media_kinds(messages: Sequence[BaseMessage]) -> frozenset[str]:
+    """The kinds of non-text content the messages carry, in any of LangChain's formats.
+
+    Kinds are "image", "audio", "video", "pdf" and "file" (`MEDIA_KINDS`), so the router can
+    keep each from models that cannot take it.
+    """
+    kinds: set[str] = set()
     for message in messages:
         if isinstance(message.content, str):
             continue
         for block in message.content:
-            if not isinstance(block, dict):
-                continue
-            kind = block.get("type")
-            if kind in _IMAGE_BLOCKS:
-                return True
-            if kind == "file" and str(block.get("mime_type", "")).startswith("image/"):
-                return True
-    return False
+            if isinstance(block, Mapping) and (kind := _kind(block)) is not None:
+                kinds.add(kind)
+    return frozenset(kinds)
+
+
+def has_images(messages: Sequence[BaseMessage]) -> bool:
+    """Whether any message carries an image block (any of LangChain's content formats)."""
+    return "image" in media_kinds(messages)
 
 
 def profile_capabilities(name: str, model: BaseChatModel) -> ModelCapabilities:

@@ -7,7 +7,7 @@ The router's run manager is handed to the child, so the router's run is the only
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -130,8 +130,9 @@ def stream(
     run_manager: CallbackManagerForLLMRun | None,
     kwargs: Mapping[str, Any],
     relay: StreamRelay,
+    commit: Callable[[Any], bool] | None = None,
 ) -> Iterator[ChatGenerationChunk]:
-    """Stream from the first model of the plan that yields a chunk; `relay.decision` is final."""
+    """Stream from the first model of the plan that commits; `relay.decision` is final."""
 
     def open_stream(route: str) -> Iterator[ChatGenerationChunk]:
         child, child_kwargs = child_call(owner, route, kwargs)
@@ -143,7 +144,7 @@ def stream(
             return
         yield from child._stream(messages, stop=stop, run_manager=run_manager, **child_kwargs)
 
-    for chunk, current in owner.router.run_stream(decision, open_stream):
+    for chunk, current in owner.router.run_stream(decision, open_stream, commit):
         yield from relay.push(chunk, current)
     yield from relay.close()
 
@@ -156,6 +157,7 @@ async def astream(
     run_manager: AsyncCallbackManagerForLLMRun | None,
     kwargs: Mapping[str, Any],
     relay: StreamRelay,
+    commit: Callable[[Any], bool] | None = None,
 ) -> AsyncIterator[ChatGenerationChunk]:
     """Async `stream`."""
 
@@ -174,7 +176,7 @@ async def astream(
         ):
             yield chunk
 
-    async for chunk, current in owner.router.arun_stream(decision, open_stream):
+    async for chunk, current in owner.router.arun_stream(decision, open_stream, commit):
         for out in relay.push(chunk, current):
             yield out
     for out in relay.close():

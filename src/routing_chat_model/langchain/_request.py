@@ -82,8 +82,13 @@ def prepare(
     if ROUTE_KWARG in kwargs:
         return None, config
     messages = owner._convert_input(input).to_messages()
-    forced = (config.get("configurable") or {}).get(ROUTE_CONFIG_KEY)
-    request = routing_request(owner, messages, kwargs, config.get("metadata") or {}, forced)
+    configurable = config.get("configurable") or {}
+    forced = configurable.get(ROUTE_CONFIG_KEY)
+    metadata = config.get("metadata") or {}
+    if "thread_id" in configurable and "thread_id" not in metadata:
+        # LangGraph copies it into metadata; a plain runnable config only has it here.
+        metadata = {**metadata, "thread_id": configurable["thread_id"]}
+    request = routing_request(owner, messages, kwargs, metadata, forced)
     return request, {**config, "run_id": config.get("run_id") or uuid7()}
 
 

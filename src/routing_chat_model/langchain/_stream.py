@@ -16,7 +16,7 @@ from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.langchain._convert import usage_of
 from routing_chat_model.router import Usage
 
-__all__ = ["StreamRelay", "cannot_stream"]
+__all__ = ["StreamRelay", "cannot_stream", "has_tool_call_chunk"]
 
 Complete = Callable[[RoutingDecision, "Usage | None", "str | None"], RoutingDecision]
 """Completes a decision with the answer's usage and the provider's model name (adds cost)."""
@@ -106,3 +106,12 @@ def cannot_stream(child: BaseChatModel, kwargs: Mapping[str, Any], *, async_api:
         return True
     # LangChain's own rule: an explicit streaming=False on the model turns streaming off.
     return "streaming" in child.model_fields_set and getattr(child, "streaming", None) is False
+
+
+def has_tool_call_chunk(chunk: ChatGenerationChunk) -> bool:
+    """Whether a streamed chunk carries (part of) a tool call.
+
+    The commit point of `stream_hold_until_tool_call`.
+    """
+    message = chunk.message
+    return bool(getattr(message, "tool_call_chunks", None) or getattr(message, "tool_calls", None))

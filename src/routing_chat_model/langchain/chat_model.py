@@ -13,9 +13,11 @@ failure after it raises `StreamInterruptedError` (another model's text is never 
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
+    Callable,
     Generator,
     Iterator,
     Mapping,
@@ -36,6 +38,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 from typing_extensions import Self
 
 from routing_chat_model._copying import deepcopy_model
+from routing_chat_model._settings import reliability_kwargs, warn_child_retries
 from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.langchain import _delegate
 from routing_chat_model.langchain._events import (
@@ -53,7 +56,7 @@ from routing_chat_model.langchain._settings import (
     model_capabilities,
     profile_of,
 )
-from routing_chat_model.langchain._stream import StreamRelay
+from routing_chat_model.langchain._stream import StreamRelay, has_tool_call_chunk
 from routing_chat_model.langchain._structured import function_calling, structured_router
 from routing_chat_model.policy import FallbackPolicy
 from routing_chat_model.pricing import Pricing
@@ -104,9 +107,39 @@ class RoutingChatModel(BaseChatModel):
     Stream / async / batch: as any chat model; tokens stream from the chosen model.
 
     Fallback: a rate limit, timeout, connection error or 5xx moves the call to the next model
-    (each tried at most once); other errors propagate at once; when all fail,
-    `AllModelsFailedError` holds every attempt's error. A stream falls back only before its
-    first chunk; a failure after it raises `StreamInterruptedError` (outputs are never spliced).
+    (each tried at most once); a context-window overflow moves it only to a model with a larger
+    (or undeclared) window; other errors propagate at once; when all fail,
+    `AllModelsFailedError` holds every attempt's error. A stream falls back only before it
+    commits (its first chunk, or `stream_hold_back` chunks); a failure after it raises
+    `StreamInterruptedError` (outputs are never spliced).
+
+    Retries, cooldowns and time limits (all off by default):
+        ```python
+        from routing_chat_model.policy import CircuitBreaker, RetryPolicy
+
+        router = RoutingChatModel(
+            models={"fast": ChatOpenAI(model="gpt-4o-mini", max_retries=0),
+                    "strong": ChatOpenAI(model="gpt-4o", max_retries=0)},
+            retry=RetryPolicy(max_attempts=2),       # 429/5xx/connection: once more, same model
+            circuit_breaker=CircuitBreaker(failure_threshold=3, cooldown_s=30),
+            deadline_s=20, attempt_timeout_s=8,     # one budget per call; per attempt
+            first_token_timeout_s=5, idle_timeout_s=10,
+        )
+        ```
+        The router is the only retry loop: turn the children's own retries off
+        (`ChatOpenAI(max_retries=0)`, `ChatAnthropic(max_retries=0)`), or each router attempt
+        becomes several provider calls. A child with `max_retries > 0` gets a warning.
+        `retry` waits a jittered exponential backoff, or the provider's `Retry-After` (capped),
+        and never past `deadline_s`. Timeouts are not retried on the same model (the request
+        may have been billed; the attempt says `billing="unknown"`). Time limits cancel the
+        attempt on async calls (`ainvoke`, `astream`); sync calls check the deadline between
+        attempts only (set the child's own `timeout` to bound one sync call). The breaker is
+        shared by every call (pass one instance to several routers to share it) and shows in
+        `router.router.health()` and in each decision's `skipped`. `stream_hold_back=N` holds
+        the first N chunks before committing, `stream_hold_until_tool_call=True` holds until
+        the first tool-call chunk (calls with tools bound); both keep fallback open a little longer (chunks held are not
+        shown to the caller yet, but a child that reports tokens to callbacks itself may
+        already have reported them).
 
     Watching decisions: `response_metadata["routing"]`, one `routing_decision` custom event per
     call (`astream_events`, `BaseCallbackHandler.on_custom_event`), and run metadata
@@ -141,6 +174,23 @@ class RoutingChatModel(BaseChatModel):
     """Extra exception types that always fall back."""
     gates: list[Any] = Field(default_factory=list)
     """Limits on which models may answer each request (`Compliance`, `Budget`...), see `Gate`."""
+    retry: Any = None
+    """Retries on the same model: a `RetryPolicy`, a dict of its fields, or an int
+    (max attempts per model). Default: none (fallback only)."""
+    circuit_breaker: Any = None
+    """A `CircuitBreaker` that skips failing models for a while (shared across calls)."""
+    deadline_s: float | None = None
+    """Time budget of one call, all attempts and backoffs included."""
+    attempt_timeout_s: float | None = None
+    """Longest time one async attempt may take before it is cancelled (and falls back)."""
+    first_token_timeout_s: float | None = None
+    """Longest wait for an async stream's first chunk before falling back."""
+    idle_timeout_s: float | None = None
+    """Longest gap between an async stream's chunks."""
+    stream_hold_back: int = 0
+    """Chunks held back before a stream commits to a model (fallback stays possible)."""
+    stream_hold_until_tool_call: bool = False
+    """Hold a stream's chunks until its first tool-call chunk (or its end) before committing."""
     emit_routing_event: bool = True
     """Dispatch one `routing_decision` custom event per routed call."""
     model_name: str = Field(default="routing-chat-model", alias="model")
@@ -177,7 +227,8 @@ class RoutingChatModel(BaseChatModel):
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
         """A deep copy whose routing is rebuilt; the selector is shared (it is configuration)."""
-        clone = deepcopy_model(self, memo, share=(self.selector, *self.gates))
+        shared = (self.selector, *self.gates, self.circuit_breaker)
+        clone = deepcopy_model(self, memo, share=shared)
         clone._router = clone._build_router()
         return clone
 
@@ -185,6 +236,7 @@ class RoutingChatModel(BaseChatModel):
         selector = self.selector
         if selector is None:
             selector = CallableSelector(lambda request: None, name="default")
+        warn_child_retries(self.models)
         return Router(
             list(self.models),
             selector=selector,
@@ -194,7 +246,26 @@ class RoutingChatModel(BaseChatModel):
             fallback_policy=FallbackPolicy.build(self.fallback_on, self.fallback_exceptions),
             pricing=Pricing(self.prices),
             gates=self.gates,
+            **reliability_kwargs(self.__dict__),
         )
+
+    @classmethod
+    def from_config(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        models: Mapping[str, BaseChatModel] | None = None,
+        encoder: object = None,
+        **overrides: Any,
+    ) -> Self:
+        """Build a router from a TOML or YAML file (see `routing_chat_model.config`).
+
+        Models are `provider:model` strings built with LangChain's `init_chat_model` (needs
+        `pip install langchain`); `models=` swaps in ready models, `overrides` win over the file.
+        """
+        from routing_chat_model.langchain._config import from_config
+
+        return from_config(cls, path, models=models, encoder=encoder, **overrides)
 
     def record_feedback(
         self, answer: Any, quality: float, *, cost_usd: float | None = None
@@ -455,7 +526,14 @@ class RoutingChatModel(BaseChatModel):
         decision, ctx = self._take(messages, kwargs, run_manager)
         relay = self._relay()
         yield from _delegate.stream(
-            self, decision, messages, self._stop(stop), run_manager, kwargs, relay
+            self,
+            decision,
+            messages,
+            self._stop(stop),
+            run_manager,
+            kwargs,
+            relay,
+            self._commit(kwargs),
         )
         if relay.decision is not None and self.emit_routing_event:
             dispatch_decision(self, relay.decision, run_manager, ctx)
@@ -470,7 +548,14 @@ class RoutingChatModel(BaseChatModel):
         decision, ctx = await self._atake(messages, kwargs, run_manager)
         relay = self._relay()
         async for chunk in _delegate.astream(
-            self, decision, messages, self._stop(stop), run_manager, kwargs, relay
+            self,
+            decision,
+            messages,
+            self._stop(stop),
+            run_manager,
+            kwargs,
+            relay,
+            self._commit(kwargs),
         ):
             yield chunk
         if relay.decision is not None and self.emit_routing_event:
@@ -479,6 +564,12 @@ class RoutingChatModel(BaseChatModel):
     def _stop(self, stop: list[str] | None) -> list[str] | None:
         """The call's stop sequences, else the router's; an empty list means none."""
         return stop or self.stop or None
+
+    def _commit(self, kwargs: Mapping[str, Any]) -> Callable[[Any], bool] | None:
+        """The stream commit predicate of `stream_hold_until_tool_call` (calls with tools)."""
+        if self.stream_hold_until_tool_call and kwargs.get("tools"):
+            return has_tool_call_chunk
+        return None
 
     def _relay(self) -> StreamRelay:
         return StreamRelay(lambda d, usage, name: _delegate.complete(self, d, usage, name))

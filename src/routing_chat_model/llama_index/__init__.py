@@ -16,6 +16,15 @@ except ImportError as _import_error:  # pragma: no cover - exercised in a subpro
 
 from routing_chat_model.llama_index.chat_model import RoutingChatModel
 from routing_chat_model.llama_index.events import RoutingDecisionEvent
+from routing_chat_model.llama_index.llm_selector import LLMRouterSelector
+from routing_chat_model.llama_index.metrics import RoutingMetricsHandler
 from routing_chat_model.llama_index.selector import RoutedSelection, RoutingSelector
 
-__all__ = ["RoutedSelection", "RoutingChatModel", "RoutingDecisionEvent", "RoutingSelector"]
+__all__ = [
+    "LLMRouterSelector",
+    "RoutedSelection",
+    "RoutingChatModel",
+    "RoutingDecisionEvent",
+    "RoutingMetricsHandler",
+    "RoutingSelector",
+]

@@ -6,12 +6,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from llama_index.core.base.llms.types import (
+    AudioBlock,
     ChatMessage,
     ChatResponse,
     CompletionResponse,
+    DocumentBlock,
     ImageBlock,
     MessageRole,
     ToolCallBlock,
+    VideoBlock,
 )
 
 from routing_chat_model.request import Turn
@@ -20,6 +23,7 @@ from routing_chat_model.router import Usage
 __all__ = [
     "ROUTING_KEY",
     "has_images",
+    "media_kinds",
     "model_name_of",
     "route_of",
     "tool_call_ids",
@@ -95,6 +99,33 @@ def to_turns(
                 )
         turns.append(Turn(role=role, text=message.content or "", route=route, tool_calls=calls))
     return turns
+
+
+def _kind(block: object) -> str | None:
+    if isinstance(block, ImageBlock):
+        return "image"
+    if isinstance(block, AudioBlock):
+        return "audio"
+    if isinstance(block, VideoBlock):
+        return "video"
+    if isinstance(block, DocumentBlock):
+        mime = block.document_mimetype or ""
+        family = mime.split("/", 1)[0]
+        if family in ("image", "audio", "video"):
+            return family
+        return "pdf" if mime in ("", "application/pdf") else "file"
+    return None
+
+
+def media_kinds(messages: Sequence[ChatMessage]) -> frozenset[str]:
+    """The kinds of non-text blocks the messages carry.
+
+    Kinds are "image", "audio", "video", "pdf" and "file" (`MEDIA_KINDS`), so the router can
+    keep each from models that cannot take it.
+    """
+    return frozenset(
+        kind for m in messages for block in m.blocks if (kind := _kind(block)) is not None
+    )
 
 
 def has_images(messages: Sequence[ChatMessage]) -> bool:

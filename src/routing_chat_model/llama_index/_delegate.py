@@ -36,6 +36,7 @@ __all__ = [
     "astream",
     "complete",
     "dispatch",
+    "has_tool_call",
     "run",
     "run_delegated",
     "stream",
@@ -78,8 +79,11 @@ def _listening() -> bool:
 def dispatch(owner: RoutingChatModel, decision: RoutingDecision, span_id: str | None) -> None:
     """One `RoutingDecisionEvent` for the call, in the router's span, tagged with the route.
 
-    Skipped when no handler listens: building the event costs ~20 us a call.
+    Skipped when no handler listens: building the event costs ~20 us a call. The decision
+    is kept by span id for `record_feedback` (only for selectors that learn from feedback).
     """
+    if span_id is not None:
+        owner.router.remember(span_id, decision)
     if owner.emit_routing_event and _listening():
         dispatcher.event(
             RoutingDecisionEvent(
@@ -229,6 +233,24 @@ class _Relay:
             dispatch(self.owner, self.decision, self.span_id)
 
 
+def has_tool_call(response: Any) -> bool:
+    """Whether a streamed (cumulative) chat response carries a tool call yet.
+
+    The commit point of `stream_hold_until_tool_call`: OpenAI-style `tool_calls` in the
+    message's `additional_kwargs`, or a tool-call content block.
+    """
+    message = getattr(response, "message", None)
+    if message is None:
+        return False
+    if message.additional_kwargs.get("tool_calls"):
+        return True
+    return any(getattr(block, "block_type", None) == "tool_call" for block in message.blocks)
+
+
+def _commit(owner: RoutingChatModel, tools: bool) -> Callable[[Any], bool] | None:
+    return has_tool_call if tools and owner.stream_hold_until_tool_call else None
+
+
 def stream(
     owner: RoutingChatModel,
     decision: RoutingDecision,
@@ -247,7 +269,7 @@ def stream(
 
     def gen() -> Generator[R, None, None]:
         relay = _Relay(owner, span_id, tools)
-        routed = owner.router.run_stream(decision, open_stream)
+        routed = owner.router.run_stream(decision, open_stream, _commit(owner, tools))
         try:
             for chunk, current in routed:
                 yield from relay.push(chunk, current)
@@ -285,7 +307,7 @@ def astream(
 
     async def gen() -> AsyncGenerator[R, None]:
         relay = _Relay(owner, span_id, tools)
-        routed = owner.router.arun_stream(decision, open_stream)
+        routed = owner.router.arun_stream(decision, open_stream, _commit(owner, tools))
         try:
             async for chunk, current in routed:
                 for out in relay.push(chunk, current):

@@ -8,6 +8,7 @@ chosen child through its own public methods.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from typing_extensions import Self
 
 from routing_chat_model._copying import deepcopy_model
+from routing_chat_model._settings import reliability_kwargs, warn_child_retries
 from routing_chat_model.errors import RoutingInputError
 from routing_chat_model.llama_index import _delegate
 from routing_chat_model.llama_index._callbacks import CallScope, adopt
@@ -99,7 +101,17 @@ class RoutingChatModel(FunctionCallingLLM):
     `AllModelsFailedError` holds every attempt's error. A stream falls back only before its
     first chunk; a failure after it raises `StreamInterruptedError`. Turn the children's own
     retries off (`max_retries=0` for llama-index-llms-openai, whose default of 3 retries for
-    up to 60 s) so that fallback is not delayed.
+    up to 60 s) so that fallback is not delayed; a child with `max_retries > 0` gets a warning.
+    A context-window overflow falls back only to a child with a larger (or unknown) window.
+
+    Retries, cooldowns and time limits (all off by default): `retry=RetryPolicy(max_attempts=2)`
+    (backoff with jitter, `Retry-After` honoured up to a cap, never past the deadline; timeouts
+    are not retried on the same model), `circuit_breaker=CircuitBreaker(...)` (skips a failing
+    child for `cooldown_s`, shared by all calls; `router.health()`), `deadline_s` (one budget
+    per call), `attempt_timeout_s`, `first_token_timeout_s`, `idle_timeout_s` (enforced by
+    cancelling the attempt on async calls; sync calls check the deadline between attempts),
+    `stream_hold_back=N` / `stream_hold_until_tool_call=True` (hold chunks before committing
+    a stream to a child, so a failure within them still falls back with nothing shown).
 
     Watching decisions: `additional_kwargs["routing"]` on every `ChatResponse` /
     `CompletionResponse` (streamed chunks included; the last carries usage and cost), one
@@ -135,6 +147,23 @@ class RoutingChatModel(FunctionCallingLLM):
     """Extra exception types that always fall back."""
     gates: list[Any] = Field(default_factory=list)
     """Limits on which models may answer each request (`Compliance`, `Budget`...), see `Gate`."""
+    retry: Any = None
+    """Retries on the same model: a `RetryPolicy`, a dict of its fields, or an int
+    (max attempts per model). Default: none (fallback only)."""
+    circuit_breaker: Any = None
+    """A `CircuitBreaker` that skips failing children for a while (shared across calls)."""
+    deadline_s: float | None = None
+    """Time budget of one call, all attempts and backoffs included."""
+    attempt_timeout_s: float | None = None
+    """Longest time one async attempt may take before it is cancelled (and falls back)."""
+    first_token_timeout_s: float | None = None
+    """Longest wait for an async stream's first chunk before falling back."""
+    idle_timeout_s: float | None = None
+    """Longest gap between an async stream's chunks."""
+    stream_hold_back: int = 0
+    """Chunks held back before a stream commits to a child (fallback stays possible)."""
+    stream_hold_until_tool_call: bool = False
+    """Hold a stream's chunks until its first tool call (or its end) before committing."""
     emit_routing_event: bool = True
     """Dispatch one `RoutingDecisionEvent` per routed call."""
     model_name: str = Field(default="routing-chat-model", alias="model")
@@ -168,7 +197,9 @@ class RoutingChatModel(FunctionCallingLLM):
             fallback_policy=FallbackPolicy.build(self.fallback_on, self.fallback_exceptions),
             pricing=Pricing(self.prices),
             gates=self.gates,
+            **reliability_kwargs(self.__dict__),
         )
+        warn_child_retries(self.models)
         self._metadata = merged_metadata(self.models, caps, self.model_name)
         names = {name: metadata_of(name, child).model_name for name, child in self.models.items()}
         self._model_names = {k: (v if v and v != "unknown" else None) for k, v in names.items()}
@@ -192,7 +223,8 @@ class RoutingChatModel(FunctionCallingLLM):
 
         The selector is shared, not copied: it is configuration (and may hold a loaded encoder).
         """
-        clone = deepcopy_model(self, memo, share=(self.selector, *self.gates))
+        shared = (self.selector, *self.gates, self.circuit_breaker)
+        clone = deepcopy_model(self, memo, share=shared)
         object.__setattr__(clone, "__pydantic_private__", {"_tool_routes": ToolRoutes()})
         clone._build()
         return clone
@@ -207,10 +239,56 @@ class RoutingChatModel(FunctionCallingLLM):
         """The children's metadata merged (see `merged_metadata`); computed when built."""
         return self._metadata
 
+    def __repr_args__(self) -> Any:
+        """Pydantic's repr fields, each child shown by class and model name only.
+
+        Some LlamaIndex integrations keep the API key in a plain str field that their own repr
+        shows; the router's repr never passes a child's repr on.
+        """
+        for key, value in super().__repr_args__():
+            if key == "models":
+                value = {
+                    name: f"{type(child).__name__}(model={self._model_names.get(name)!r})"
+                    for name, child in self.models.items()
+                }
+            yield key, value
+
     @property
     def router(self) -> Router:
         """The framework-free router behind this LLM."""
         return self._router
+
+    @classmethod
+    def from_config(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        models: Mapping[str, LLM] | None = None,
+        encoder: object = None,
+        **overrides: Any,
+    ) -> Self:
+        """Build a router from a TOML or YAML file (see `routing_chat_model.config`).
+
+        Models are `provider:model` strings mapped to the provider's LlamaIndex integration
+        class; `models=` swaps in ready LLMs, `overrides` win over the file.
+        """
+        from routing_chat_model.llama_index._config import from_config
+
+        return from_config(cls, path, models=models, encoder=encoder, **overrides)
+
+    def record_feedback(
+        self, answer: Any, quality: float, *, cost_usd: float | None = None
+    ) -> None:
+        """Report how good a routed answer was (0 to 1) to a selector that learns from it.
+
+        `answer` is the `ChatResponse` / `CompletionResponse` the router returned, its
+        `additional_kwargs["routing"]`, a `RoutingDecision`, or the instrumentation span id of
+        the call (`RoutingDecisionEvent.span_id`). See `Router.record_feedback`.
+        """
+        extra = getattr(answer, "additional_kwargs", None)
+        if isinstance(extra, Mapping):
+            answer = extra.get("routing") or {}
+        self._router.record_feedback(answer, quality, cost_usd=cost_usd)
 
     def _child_model_name(self, route: str) -> str | None:
         """The provider model name of a route, from its metadata."""

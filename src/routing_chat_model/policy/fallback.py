@@ -11,10 +11,18 @@ from routing_chat_model.policy.classify import ErrorKind, classify_error
 __all__ = ["DEFAULT_FALLBACK_ON", "FallbackPolicy", "Fallbacks", "fallback_order"]
 
 DEFAULT_FALLBACK_ON: frozenset[ErrorKind] = frozenset(
-    {ErrorKind.RATE_LIMIT, ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.SERVER_ERROR}
+    {
+        ErrorKind.RATE_LIMIT,
+        ErrorKind.TIMEOUT,
+        ErrorKind.CONNECTION,
+        ErrorKind.SERVER_ERROR,
+        ErrorKind.CONTEXT_WINDOW,
+    }
 )
-"""Provider failures another model can fix. Client errors (bad request, auth) are the caller's
-to fix and propagate at once; so does anything that is not a provider failure (a bug)."""
+"""Provider failures another model can fix. A context-window overflow falls back only to models
+with a larger (or undeclared) window. Client errors (bad request, auth) are the caller's to fix
+and propagate at once; so does anything that is not a provider failure (a bug). Content-filter
+refusals fall back only when `on` includes "content_filter"."""
 
 Fallbacks = Sequence[str] | Mapping[str, Sequence[str]]
 """One fallback order for every route, or an order per chosen route."""

@@ -1,4 +1,4 @@
-"""The predictors behind `LearnedSelector`: a kNN memory, ridge and logistic regressions.
+"""The predictors behind `LearnedSelector`: kNN memory, ridge, logistic, matrix factorisation.
 
 Each predicts, for embedded requests, every model's expected quality and cost; all learn from
 one more observation without a refit (see `LearnedSelector.record_feedback`).
@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from routing_chat_model.errors import RouteConfigError
 
-__all__ = ["Logistic", "Memory", "Ridge", "check_wtp", "knn", "unit"]
+__all__ = ["Factorization", "Logistic", "Memory", "Ridge", "check_wtp", "knn", "unit"]
 
 _F32 = npt.NDArray[np.float32]
 _F64 = npt.NDArray[np.float64]
@@ -176,5 +176,97 @@ class Logistic:
         self.h[model] += max(p * (1 - p), 1e-3) * np.outer(z, z)
         self.w[model] -= np.linalg.solve(self.h[model], z * (p - quality))
         self.wt[:, model] = self.w[model]
+        self.cost.update(vector, model, quality, cost)
+        self.ct[:, model] = self.cost.w[1, model]
+
+
+class Factorization:
+    """Matrix factorisation in the RouteLLM style: `p(correct) = sigmoid(<v_m, W x + b> + c_m)`.
+
+    A learned embedding `v_m` (and bias `c_m`) per model scores a learned projection of the
+    prompt embedding; fitted with Adam on the masked binary cross-entropy of every observed
+    (prompt, model) quality (soft labels allowed), with L2 weight decay. Costs come from a ridge
+    regression of log cost (`Ridge`). Feedback is one online Newton step on that model's
+    `(v_m, c_m)` with the projection fixed (a logistic regression on the projected prompt), its
+    Hessian `h` kept as in `Logistic`: well-known directions move little, and a model that
+    keeps failing on one kind of prompt loses that kind first.
+    """
+
+    def __init__(self, w: _F64, b: _F64, v: _F64, c: _F64, h: _F64, cost: Ridge) -> None:
+        self.w, self.b, self.v, self.c, self.cost = w, b, v, c, cost  # (d,k) (k,) (m,k) (m,)
+        self.h = h  # (m, k+1, k+1): per model, the Hessian of its loss in (v_m, c_m)
+        self.ct = np.ascontiguousarray(cost.w[1].T)
+
+    @classmethod
+    def fit(
+        cls,
+        x: _F32,
+        quality: _F64,
+        cost: _F64,
+        *,
+        dim: int,
+        alpha: float,
+        ridge_alpha: float,
+        steps: int = 400,
+        lr: float = 0.01,
+        seed: int = 0,
+    ) -> Factorization:
+        xs = x.astype(np.float64)
+        n, d = xs.shape
+        m = quality.shape[1]
+        mask = ~np.isnan(quality)
+        y = np.where(mask, quality, 0.0)
+        count = max(int(mask.sum()), 1)
+        rng = np.random.default_rng(seed)
+        mean = np.clip(np.nanmean(np.where(mask, quality, np.nan), axis=0), 0.02, 0.98)
+        params = [
+            rng.normal(0.0, 1.0 / math.sqrt(d), (d, dim)),  # W
+            np.zeros(dim),  # b
+            rng.normal(0.0, 0.1, (m, dim)),  # V
+            np.log(mean / (1 - mean)),  # c: starts at each model's mean quality
+        ]
+        first = [np.zeros_like(p) for p in params]
+        second = [np.zeros_like(p) for p in params]
+        beta1, beta2 = 0.9, 0.999
+        for step in range(1, steps + 1):
+            w, b, v, c = params
+            h = xs @ w + b  # (n, k)
+            p = _sigmoid(h @ v.T + c)
+            g = np.where(mask, p - y, 0.0) / count  # d(loss)/d(logit), (n, m)
+            gh = g @ v
+            grads = [
+                xs.T @ gh + alpha * w / n,
+                gh.sum(axis=0),
+                g.T @ h + alpha * v / n,
+                g.sum(axis=0),
+            ]
+            for i, grad in enumerate(grads):
+                first[i] = beta1 * first[i] + (1 - beta1) * grad
+                second[i] = beta2 * second[i] + (1 - beta2) * grad * grad
+                fixed = first[i] / (1 - beta1**step)
+                scale = np.sqrt(second[i] / (1 - beta2**step)) + 1e-8
+                params[i] = params[i] - lr * fixed / scale
+        w, b, v, c = params
+        z = np.hstack([xs @ w + b, np.ones((n, 1))])  # the projected prompts, with a 1
+        p = _sigmoid(z[:, :-1] @ v.T + c)
+        prior = np.diag(np.append(np.full(dim, max(alpha, 1e-3)), 1e-3))
+        h = np.stack([
+            (z * np.where(mask[:, j], p[:, j] * (1 - p[:, j]), 0.0)[:, None]).T @ z + prior
+            for j in range(m)
+        ])  # fmt: skip
+        return cls(w, b, v, c, h, Ridge.fit(x, quality, cost, ridge_alpha))
+
+    def predict(self, x: _F32) -> tuple[_F64, _F64]:
+        xs = x.astype(np.float64)
+        z = np.hstack([xs, np.ones((len(x), 1))])
+        return _sigmoid((xs @ self.w + self.b) @ self.v.T + self.c), np.exp(z @ self.ct)
+
+    def update(self, vector: _F32, model: int, quality: float, cost: float) -> None:
+        z = np.append(vector.astype(np.float64) @ self.w + self.b, 1.0)
+        theta = np.append(self.v[model], self.c[model])
+        p = float(_sigmoid(np.asarray(z @ theta)))
+        self.h[model] += max(p * (1 - p), 1e-3) * np.outer(z, z)
+        theta -= np.linalg.solve(self.h[model], z * (p - quality))
+        self.v[model], self.c[model] = theta[:-1], theta[-1]
         self.cost.update(vector, model, quality, cost)
         self.ct[:, model] = self.cost.w[1, model]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import threading
@@ -18,13 +19,24 @@ from routing_chat_model.errors import EncoderError, RouteConfigError
 from routing_chat_model.request import RoutingRequest
 from routing_chat_model.selectors.base import Selection
 
-__all__ = ["Aggregation", "EmbeddingSelector"]
+__all__ = ["Aggregation", "EmbeddingSelector", "OnEncoderError"]
 
 Aggregation = Literal["top_k", "max", "centroid"]
 """How a route's score comes from its examples: the mean of the `top_k` most similar examples
 (default), the single most similar one (`max`), or the similarity to the route's mean vector."""
 
+OnEncoderError = Literal["raise", "default"]
+"""What a failing encoder does to a call: "raise" an `EncoderError` (the default), or "default":
+abstain, so the router's default model answers and the decision's reason names the failure."""
+
 _F32 = npt.NDArray[np.float32]
+
+DEGRADED = "selector degraded"
+"""How the reason of a selection made without a usable embedding starts."""
+
+
+class _DimensionMismatch(EncoderError):
+    """Query and route vectors differ in width: a configuration error, raised under any policy."""
 
 
 class _Index:
@@ -46,7 +58,7 @@ class _Index:
         centroids = np.stack(
             [vectors[self.gather[r, :n]].mean(axis=0) for r, n in enumerate(counts)]
         )
-        norms = np.linalg.norm(centroids, axis=1, keepdims=True)
+        norms = _norms(centroids)
         self.centroids = (centroids / np.where(norms == 0, 1, norms)).astype(np.float32)
 
     def scores(self, query: _F32, aggregation: Aggregation) -> _F32:
@@ -78,8 +90,30 @@ class EmbeddingSelector:
         aggregation: How a route's score is computed from its examples (see `Aggregation`).
         top_k: Examples averaged per route with `aggregation="top_k"`.
         cache_size: Query embeddings kept (LRU); 0 disables the cache.
-        max_chars: The routing text is cut to this many characters before encoding, which keeps
-            the cost of a huge prompt bounded and deterministic.
+        max_chars: Only the first `max_chars` characters of the routing text are embedded
+            (default 4000, about 1,000 tokens). The cut keeps the time and memory of a huge
+            prompt bounded and its route deterministic, and stays inside common encoders' input
+            limits (OpenAI and nomic embeddings take 8,192 tokens; WordLlama has no limit but
+            costs time in proportion to the text). Encoders with a smaller limit (512-token
+            sentence-transformers) truncate further on their side.
+        on_encoder_error: What an encoder failure does to a call: an exception from the encoder,
+            a timeout, NaN or infinite values, or an all-zero vector for a route example.
+            "raise" (default) raises `EncoderError` (the original exception is its
+            `__cause__`); "default" abstains, so the router's default model answers and the
+            decision's reason reads "selector degraded: encoder '<name>' failed (<error type>)".
+            No other encoder is ever tried. A query and routes of different widths always
+            raise: that is a configuration error, not an outage.
+        encoder_timeout_s: Longest wait for one encoder call during `aselect` (route examples
+            on first use, then the query); exceeding it counts as an encoder failure. Sync
+            `select` cannot interrupt an encoder: give a remote encoder its own client timeout
+            (`OpenAICompatibleEncoder(timeout=...)`), whose error then follows
+            `on_encoder_error`.
+
+    Text that is empty or whitespace abstains without calling the encoder (reason "no text to
+    route on"), and a query that embeds to the zero vector abstains (reason "selector
+    degraded: query embedding is all zeros"): neither carries a signal to route on. Scores
+    equal to a threshold route (the comparison is inclusive); equal best scores go to the
+    route declared first.
     """
 
     name = "embedding"
@@ -95,6 +129,8 @@ class EmbeddingSelector:
         top_k: int = 3,
         cache_size: int = 4096,
         max_chars: int = 4000,
+        on_encoder_error: OnEncoderError = "raise",
+        encoder_timeout_s: float | None = None,
     ) -> None:
         from routing_chat_model.encoders import as_encoder
 
@@ -123,6 +159,23 @@ class EmbeddingSelector:
                 raise RouteConfigError(
                     f"EmbeddingSelector {field_name} must be an int >= {low}, got {value!r}."
                 )
+        if on_encoder_error not in ("raise", "default"):
+            raise RouteConfigError(
+                f"EmbeddingSelector on_encoder_error={on_encoder_error!r}: use 'raise' (an "
+                "EncoderError reaches the caller) or 'default' (the default model answers)."
+            )
+        if encoder_timeout_s is not None and (
+            isinstance(encoder_timeout_s, bool)
+            or not isinstance(encoder_timeout_s, (int, float))
+            or not math.isfinite(encoder_timeout_s)
+            or encoder_timeout_s <= 0
+        ):
+            raise RouteConfigError(
+                f"EmbeddingSelector encoder_timeout_s={encoder_timeout_s!r}: use a finite number "
+                "of seconds > 0, or None for no limit."
+            )
+        self.on_encoder_error: OnEncoderError = on_encoder_error
+        self.encoder_timeout_s = None if encoder_timeout_s is None else float(encoder_timeout_s)
         self.aggregation: Aggregation = aggregation
         self.top_k = top_k
         self.max_chars = max_chars
@@ -162,11 +215,22 @@ class EmbeddingSelector:
     async def _aensure_index(self) -> _Index:
         if self._index is None:
             flat = [text for examples in self._examples for text in examples]
-            index = self._build(await self.encoder.aencode(flat))
+            index = self._build(await self._aencode(flat))
             with self._lock:
                 if self._index is None:
                     self._index = index
         return self._index
+
+    async def _aencode(self, texts: list[str]) -> object:
+        if self.encoder_timeout_s is None:
+            return await self.encoder.aencode(texts)
+        try:
+            return await asyncio.wait_for(self.encoder.aencode(texts), self.encoder_timeout_s)
+        except asyncio.TimeoutError:
+            raise EncoderError(
+                f"encoder {self.encoder.name!r} gave no answer within encoder_timeout_s="
+                f"{self.encoder_timeout_s:g}"
+            ) from None
 
     def warm(self) -> EmbeddingSelector:
         """Load the encoder and embed the route examples now rather than on the first call."""
@@ -195,13 +259,35 @@ class EmbeddingSelector:
                 self._cache.popitem(last=False)
 
     def _query(self, raw: object, index: _Index) -> _F32:
-        vector = check_vectors(raw, 1, self.encoder.name, index.dim)[0]
-        norm = float(np.linalg.norm(vector))
+        array = check_vectors(raw, 1, self.encoder.name)
+        if array.shape[1] != index.dim:
+            raise _DimensionMismatch(
+                f"encoder {self.encoder.name!r} returned {array.shape[1]}-dimensional vectors "
+                f"where {index.dim} were expected; embed the routes and the queries with the "
+                "same encoder (and the same dimensions)"
+            )
+        vector = array[0].astype(np.float64)
+        norm = float(_norms(array)[0, 0])
         return np.asarray(vector / norm if norm > 0 else vector, dtype=np.float32)
+
+    def _failed(self, exc: Exception) -> Selection:
+        """The policy for an encoder failure: raise `EncoderError`, or abstain saying why."""
+        if isinstance(exc, _DimensionMismatch) or self.on_encoder_error == "raise":
+            if isinstance(exc, EncoderError):
+                raise exc
+            raise EncoderError(
+                f"encoder {self.encoder.name!r} failed ({type(exc).__name__}); set "
+                "on_encoder_error='default' to answer with the default model instead"
+            ) from exc
+        return Selection(
+            route=None,
+            reason=f"{DEGRADED}: encoder {self.encoder.name!r} failed ({type(exc).__name__}); "
+            "default route",
+        )
 
     def _decide(self, query: _F32, candidates: Sequence[str], index: _Index) -> Selection:
         if not query.any():
-            return Selection(route=None, reason="query embedding is all zeros")
+            return Selection(route=None, reason=f"{DEGRADED}: query embedding is all zeros")
         scores = index.scores(query, self.aggregation)
         allowed = [i for i, name in enumerate(self._names) if name in candidates]
         shown = {self._names[i]: round(float(scores[i]), 4) for i in allowed}
@@ -220,29 +306,40 @@ class EmbeddingSelector:
         )
 
     def select(self, request: RoutingRequest, candidates: Sequence[str]) -> Selection:
-        """Score the request's text against every candidate route."""
+        """Score the request's text against every candidate route.
+
+        Raises:
+            EncoderError: The encoder failed and `on_encoder_error="raise"`, or its vectors
+                have the wrong width.
+        """
         text = request.text[: self.max_chars]
         if not text.strip():
             return Selection(route=None, reason="no text to route on")
-        index = self._ensure_index()
         key = self._key(text)
-        query = self._cached(key)
-        if query is None:
-            query = self._query(self.encoder.encode([text]), index)
-            self._remember(key, query)
+        try:
+            index = self._ensure_index()
+            query = self._cached(key)
+            if query is None:
+                query = self._query(self.encoder.encode([text]), index)
+                self._remember(key, query)
+        except Exception as exc:
+            return self._failed(exc)
         return self._decide(query, candidates, index)
 
     async def aselect(self, request: RoutingRequest, candidates: Sequence[str]) -> Selection:
-        """Async `select`: a remote encoder is awaited, never called blocking."""
+        """Async `select`: a remote encoder is awaited (within `encoder_timeout_s`)."""
         text = request.text[: self.max_chars]
         if not text.strip():
             return Selection(route=None, reason="no text to route on")
-        index = await self._aensure_index()
         key = self._key(text)
-        query = self._cached(key)
-        if query is None:
-            query = self._query(await self.encoder.aencode([text]), index)
-            self._remember(key, query)
+        try:
+            index = await self._aensure_index()
+            query = self._cached(key)
+            if query is None:
+                query = self._query(await self._aencode([text]), index)
+                self._remember(key, query)
+        except Exception as exc:
+            return self._failed(exc)
         return self._decide(query, candidates, index)
 
     def __repr__(self) -> str:
@@ -304,8 +401,13 @@ def _check_threshold(field_name: str, value: float | None) -> float | None:
     return float(value)
 
 
+def _norms(matrix: _F32) -> npt.NDArray[np.float64]:
+    """Row norms computed in float64: float32 squares of large (finite) values overflow."""
+    return np.asarray(np.linalg.norm(matrix.astype(np.float64), axis=1, keepdims=True))
+
+
 def _normalise(matrix: _F32, encoder: str) -> _F32:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms = _norms(matrix)
     if (norms == 0).any():
         raise EncoderError(
             f"encoder {encoder!r} returned an all-zero vector for a route example; that example "
