@@ -13,6 +13,12 @@ alternating call by call, so machine drift affects them alike.
 
 Targets (issue 2): rules <= 50 us p50, embedding <= 1 ms p50 (unique queries) on a 2-core box.
 
+A 2-million-character prompt (issue 5, bad input) is timed apart ("decide-2M" rows, at most
+`HUGE_ITERATIONS` calls): building its `RoutingRequest`, the rule selector scanning all of it,
+the same rules with `RuleSelector(max_chars=HUGE_RULES_MAX_CHARS)`, which searches only the head,
+and the embedding selector, which embeds only its first `max_chars` characters (query cache off,
+so every call embeds). The peak memory traced during one decision of each is reported too.
+
 Run from the repo root: `python benchmarks/decision_latency.py [--iterations N] [--out PATH]`.
 """
 
@@ -22,6 +28,7 @@ import argparse
 import itertools
 import random
 import sys
+import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +50,9 @@ __all__ = ["EMBEDDING_ROUTES", "build_rule_selector", "main", "unique_queries"]
 MODELS = ("fast", "code", "strong")
 RULE_TARGET_US = 50.0
 EMBEDDING_TARGET_US = 1000.0
+HUGE_CHARS = 2_000_000
+HUGE_ITERATIONS = 200
+HUGE_RULES_MAX_CHARS = 20_000
 
 EMBEDDING_ROUTES: dict[str, list[str]] = {
     "fast": [
@@ -163,7 +173,7 @@ def unique_queries(n: int, seed: int = 0) -> list[str]:
     return [*combos, *extra]
 
 
-def build_rule_selector() -> RuleSelector:
+def build_rule_selector(max_chars: int | None = None) -> RuleSelector:
     """A realistic rule set: 9 rules over tools, metadata, keywords, a regex and size."""
     code_pattern = r"```|\bdef\s+\w+\(|\bclass\s+\w+\s*[:(]|Traceback \(most recent call last\)"
     return RuleSelector(
@@ -195,7 +205,8 @@ def build_rule_selector() -> RuleSelector:
                 name="greeting",
             ),
             Rule(route="fast", metadata={"tier": "free"}, name="free-tier"),
-        ]
+        ],
+        max_chars=max_chars,
     )
 
 
@@ -326,6 +337,71 @@ def bench_embedding(iterations: int, warmup: int) -> list[dict[str, Any]]:
     ]
 
 
+def _huge_prompts(n: int) -> list[str]:
+    """`n` distinct 2 M-character prompts (distinct from their first characters on)."""
+    body = "The quarterly report covers revenue, costs and hiring across regions. "
+    filler = body * (HUGE_CHARS // len(body) + 1)
+    return [f"({i}) {filler}"[:HUGE_CHARS] for i in range(n)]
+
+
+def _peak_bytes(fn: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def bench_huge(iterations: int, warmup: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """A 2 M-character prompt: request building, rules and embedding decisions, peak memory."""
+    n = min(iterations, HUGE_ITERATIONS)
+    texts = _huge_prompts(4)
+    requests = [_request(t) for t in texts]
+    rules_router = Router(MODELS, selector=build_rule_selector(), default="fast")
+    capped = build_rule_selector(max_chars=HUGE_RULES_MAX_CHARS)
+    capped_router = Router(MODELS, selector=capped, default="fast")
+    selector = EmbeddingSelector(EMBEDDING_ROUTES, cache_size=0).warm()
+    embedding_router = Router(MODELS, selector=selector, default="fast")
+    text_next, rules_next, capped_next, embed_next = (
+        itertools.cycle(texts).__next__,
+        _cycle(requests),
+        _cycle(requests),
+        _cycle(requests),
+    )
+    samples = interleaved(
+        {
+            "build": lambda: _request(text_next()),
+            "rules": lambda: rules_router.decide(rules_next()),
+            "capped": lambda: capped_router.decide(capped_next()),
+            "embedding": lambda: embedding_router.decide(embed_next()),
+        },
+        n,
+        min(warmup, 5),
+    )
+    queries = f"{HUGE_CHARS // 1_000_000} M chars"
+    rows = [
+        _row("RoutingRequest.from_turns", "request", "decide-2M", queries, samples["build"], None),
+        _row("rules decide", "rules", "decide-2M", queries, samples["rules"], None),
+        _row(
+            f"rules decide, max_chars={HUGE_RULES_MAX_CHARS:,}",
+            "rules",
+            "decide-2M",
+            queries,
+            samples["capped"],
+            None,
+        ),
+        _row("embedding decide", "embedding", "decide-2M", queries, samples["embedding"], None),
+    ]
+    peaks = {
+        "request_build": _peak_bytes(lambda: _request(texts[0])),
+        "rules_decide": _peak_bytes(lambda: rules_router.decide(requests[0])),
+        "embedding_decide": _peak_bytes(lambda: embedding_router.decide(requests[1])),
+        "embedding_max_chars": selector.max_chars,
+    }
+    return rows, peaks
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -345,6 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     machine = machine_info()
     rows = bench_rules(args.iterations, args.warmup) + bench_embedding(args.iterations, args.warmup)
+    huge_rows, peaks = bench_huge(args.iterations, args.warmup)
+    rows += huge_rows
     table = [
         [
             r["name"],
@@ -363,6 +441,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ["measurement", "queries", "p50", "p90", "p99", "mean", "target p50", "met"],
         table,
     )
+    print(
+        f"\n{HUGE_CHARS:,}-character prompt, peak memory traced during one call: "
+        f"request build {peaks['request_build'] / 1e6:.1f} MB, rules decide "
+        f"{peaks['rules_decide'] / 1e6:.1f} MB, embedding decide "
+        f"{peaks['embedding_decide'] / 1e6:.2f} MB (embeds the first "
+        f"{peaks['embedding_max_chars']} characters)"
+    )
     payload = {
         "benchmark": "decision_latency",
         "machine": machine,
@@ -375,6 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "embedding_encoder": "default (WordLlama l2_supercat, 256 dims)",
         },
         "results": rows,
+        "huge_prompt": {"chars": HUGE_CHARS, "peak_bytes": peaks},
     }
     path = write_json(args.out, payload)
     print(f"\nwrote {path}")

@@ -289,11 +289,19 @@ async def _within(step: Awaitable[T], route: str, limit: Limit | None) -> T:
 # -- streams ---------------------------------------------------------------------------------
 
 
-def _committed(held: list[Any], hold: int, commit: Commit | None) -> bool:
-    """Whether the chunks held so far can be shown (the stream commits to this model)."""
+def _committed(held: list[Any], hold: int, commit: Commit | None, empty: Commit | None) -> bool:
+    """Whether the chunks held so far can be shown (the stream commits to this model).
+
+    Chunks `empty` accepts (a role-only first chunk, which OpenAI-style streams always send)
+    neither commit nor count toward the hold-back: nothing of the answer reached the caller.
+    """
+    last = held[-1]
+    if empty is not None and empty(last):
+        return False
+    shown = len(held) if empty is None else sum(1 for chunk in held if not empty(chunk))
     if commit is not None:
-        return commit(held[-1]) or (hold > 0 and len(held) >= hold)
-    return len(held) >= max(hold, 1)
+        return commit(last) or (hold > 0 and shown >= hold)
+    return shown >= max(hold, 1)
 
 
 def run_stream(
@@ -301,6 +309,7 @@ def run_stream(
     decision: RoutingDecision,
     open_stream: Callable[[str], Iterator[T]],
     commit: Commit | None = None,
+    empty: Commit | None = None,
 ) -> Iterator[tuple[T, RoutingDecision]]:
     """Stream from the first model of the plan that commits (see `Router.run_stream`)."""
     log = _Call(router, decision)
@@ -309,7 +318,7 @@ def run_stream(
         while True:
             log.check_deadline()
             start = time.perf_counter()
-            opened = _Opened(router.stream_hold_back, commit)
+            opened = _Opened(router.stream_hold_back, commit, empty)
             try:
                 opened.fill(open_stream(route))
             except Exception as exc:
@@ -347,6 +356,7 @@ async def arun_stream(
     decision: RoutingDecision,
     open_stream: Callable[[str], AsyncIterator[T]],
     commit: Commit | None = None,
+    empty: Commit | None = None,
 ) -> AsyncIterator[tuple[T, RoutingDecision]]:
     """Async `run_stream`; time limits cancel a stalled stream."""
     log = _Call(router, decision)
@@ -356,7 +366,7 @@ async def arun_stream(
         while True:
             log.check_deadline()
             start = time.perf_counter()
-            opened = _AOpened(router.stream_hold_back, commit)
+            opened = _AOpened(router.stream_hold_back, commit, empty)
             try:
                 await opened.fill(open_stream(route), log, route, start)
             except Exception as exc:
@@ -399,11 +409,12 @@ async def arun_stream(
 class _Opened:
     """A sync stream up to its commit point: the chunks held so far."""
 
-    __slots__ = ("commit", "held", "hold", "stream", "to_close")
+    __slots__ = ("commit", "empty", "held", "hold", "stream", "to_close")
 
-    def __init__(self, hold: int, commit: Commit | None) -> None:
+    def __init__(self, hold: int, commit: Commit | None, empty: Commit | None) -> None:
         self.hold = hold
         self.commit = commit
+        self.empty = empty
         self.held: list[Any] = []
         self.stream: Iterator[Any] | None = None
         """The stream while it has more chunks (None once it ended)."""
@@ -418,7 +429,7 @@ class _Opened:
             except StopIteration:
                 self.stream = None
                 return
-            if _committed(self.held, self.hold, self.commit):
+            if _committed(self.held, self.hold, self.commit, self.empty):
                 return
 
     def close(self) -> None:
@@ -429,11 +440,12 @@ class _Opened:
 class _AOpened:
     """An async stream up to its commit point, each wait bounded by the attempt's limits."""
 
-    __slots__ = ("commit", "held", "hold", "stream", "to_close")
+    __slots__ = ("commit", "empty", "held", "hold", "stream", "to_close")
 
-    def __init__(self, hold: int, commit: Commit | None) -> None:
+    def __init__(self, hold: int, commit: Commit | None, empty: Commit | None) -> None:
         self.hold = hold
         self.commit = commit
+        self.empty = empty
         self.held: list[Any] = []
         self.stream: AsyncIterator[Any] | None = None
         self.to_close: AsyncIterator[Any] | None = None
@@ -451,7 +463,7 @@ class _AOpened:
             except StopAsyncIteration:
                 self.stream = None
                 return
-            if _committed(self.held, self.hold, self.commit):
+            if _committed(self.held, self.hold, self.commit, self.empty):
                 return
 
     async def aclose(self) -> None:

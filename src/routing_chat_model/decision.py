@@ -101,6 +101,11 @@ class RoutingDecision:
             never the text that triggered them.
         skipped: Models of the plan not called, and why ("fast: cooling" while its circuit
             breaker is open, "small: context_window" after a longer-than-window failure).
+        mode: "cascade" or "parallel" when a mode answered (None: one routed call); then
+            tokens and `cost_usd` are totals over every call, rejected answers included.
+        accepted: In a mode, whether the answer passed its checks.
+        steps: In a mode, one entry per model call or judge: route, role, accepted, reason,
+            tokens, cost_usd, latency_ms, error, score.
     """
 
     route: str
@@ -120,10 +125,13 @@ class RoutingDecision:
     decision_id: str | None = None
     restrictions: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
+    mode: str | None = None
+    accepted: bool | None = None
+    steps: tuple[Mapping[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable form: the dict responses and events carry."""
-        return {
+        out = {
             "route": self.route,
             "selected": self.selected,
             "selector": self.selector,
@@ -142,6 +150,11 @@ class RoutingDecision:
             "restrictions": list(self.restrictions),
             "skipped": list(self.skipped),
         }
+        if self.mode is not None:  # mode keys only when a mode answered
+            out["mode"] = self.mode
+            out["accepted"] = self.accepted
+            out["steps"] = [dict(step) for step in self.steps]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RoutingDecision:
@@ -165,6 +178,9 @@ class RoutingDecision:
             decision_id=data.get("decision_id"),
             restrictions=tuple(data.get("restrictions", ())),
             skipped=tuple(data.get("skipped", ())),
+            mode=data.get("mode"),
+            accepted=data.get("accepted"),
+            steps=tuple(MappingProxyType(dict(step)) for step in data.get("steps", ())),
         )
 
     def evolve(self, **changes: Any) -> RoutingDecision:

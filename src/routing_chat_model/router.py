@@ -349,25 +349,29 @@ class Router:
         decision: RoutingDecision,
         open_stream: Callable[[str], Iterator[T]],
         commit: Commit | None = None,
+        empty: Commit | None = None,
     ) -> Iterator[tuple[T, RoutingDecision]]:
         """Stream from the first model of the plan whose stream commits.
 
         A stream commits at its first chunk, or after `stream_hold_back` chunks, or at the
         first chunk `commit(chunk)` accepts (an adapter passes e.g. "has a tool-call delta";
         with `commit` and no hold-back, chunks are held until it accepts one or the stream
-        ends). Falls back only before the commit; a failure after it raises
+        ends). Chunks `empty(chunk)` accepts (no text, no tool-call delta: the role-only first
+        chunk of OpenAI-style streams) never commit and do not count toward the hold-back.
+        Falls back only before the commit; a failure after it raises
         `StreamInterruptedError`. Each chunk comes with the final decision.
         """
-        return _attempts.run_stream(self, decision, open_stream, commit)
+        return _attempts.run_stream(self, decision, open_stream, commit, empty)
 
     def arun_stream(
         self,
         decision: RoutingDecision,
         open_stream: Callable[[str], AsyncIterator[T]],
         commit: Commit | None = None,
+        empty: Commit | None = None,
     ) -> AsyncIterator[tuple[T, RoutingDecision]]:
         """Async `run_stream`, with `first_token_timeout_s` and `idle_timeout_s` enforced."""
-        return _attempts.arun_stream(self, decision, open_stream, commit)
+        return _attempts.arun_stream(self, decision, open_stream, commit, empty)
 
     def health(self) -> Mapping[str, ModelHealth]:
         """Each model's circuit-breaker state (empty without a breaker)."""

@@ -100,8 +100,15 @@ def li_calls(router: LIRouter) -> dict[str, int]:
     return {name: len(model.calls) for name, model in router.models.items()}  # type: ignore[attr-defined]
 
 
+def hears(name: str = "fake-alpha") -> ScriptedChatModel:
+    """A scripted LangChain model that declares audio and PDF inputs."""
+    return ScriptedChatModel(model=name, profile={"audio_inputs": True, "pdf_inputs": True})
+
+
 def user(text: str = "", *blocks: Any) -> ChatMessage:
-    return ChatMessage(role=MessageRole.USER, blocks=[*([TextBlock(text=text)] if text else []), *blocks])
+    return ChatMessage(
+        role=MessageRole.USER, blocks=[*([TextBlock(text=text)] if text else []), *blocks]
+    )
 
 
 # -- B1: an empty message list -----------------------------------------------------------------
@@ -191,9 +198,8 @@ def test_langchain_routes_on_text_parts_only_one_per_line() -> None:
     (turn,) = lc_turns([message])
     assert turn.text == "please prove\ntheorem"  # parts never glue into "provetheorem"
     rules = RuleSelector([Rule(route="beta", keywords=["prove", "theorem"])])
-    assert lc_router(selector=rules).invoke([message]).response_metadata["routing"]["route"] == (
-        "beta"
-    )
+    router = lc_router(selector=rules, alpha=hears(), beta=hears("fake-beta"))
+    assert router.invoke([message]).response_metadata["routing"]["route"] == "beta"
 
 
 def test_langchain_media_kinds_in_every_content_format() -> None:
@@ -229,10 +235,13 @@ def test_list_content_with_audio_files_and_tool_results_does_not_crash() -> None
     messages = [
         HumanMessage(["what is in these?", AUDIO, PDF]),
         AIMessage([{"type": "text", "text": "calling"}], tool_calls=[]),
-        ToolMessage([{"type": "text", "text": "42"}, {"type": "text", "text": "ok"}], tool_call_id="1"),
+        ToolMessage(
+            [{"type": "text", "text": "42"}, {"type": "text", "text": "ok"}], tool_call_id="1"
+        ),
         HumanMessage(["and prove it", {"type": "text", "text": "thanks"}]),
     ]
-    routing = lc_router().invoke(messages).response_metadata["routing"]
+    routing = lc_router(alpha=hears(), beta=hears("fake-beta")).invoke(messages)
+    routing = routing.response_metadata["routing"]
     assert routing["route"] == "beta"
     li = li_router()
     block_messages = [
@@ -360,7 +369,7 @@ def test_llama_index_message_text_and_fields_cannot_pick_a_route() -> None:
 
 async def test_langchain_unknown_route_hints_are_rejected_and_known_ones_not_forwarded() -> None:
     router = lc_router()
-    with pytest.raises(RoutingInputError, match="'gpt-4'.*not one of this router's models"):
+    with pytest.raises(RoutingInputError, match=r"'gpt-4'.*not one of this router's models"):
         router.invoke("hi", model="gpt-4")
     with pytest.raises(RoutingInputError, match="'gpt-4'"):
         await router.ainvoke("hi", config={"configurable": {"route": "gpt-4"}})

@@ -62,7 +62,7 @@ def embedding_problems(
     for name, value in thresholds.items():
         if name not in routes:
             problems.append("unknown route")
-        elif _bad_threshold(value):
+        if _bad_threshold(value):
             problems.append(f"thresholds[{name!r}]")
     return problems
 
@@ -97,7 +97,12 @@ thresholds_st = st.one_of(
 examples_st = st.lists(st.sampled_from(["hi", "prove it", "", "  ", "good morning"]), max_size=3)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,  # the same examples every run: the suite stays deterministic
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     routes=st.dictionaries(st.sampled_from(NAMES), examples_st, max_size=4),
     threshold=thresholds_st,
@@ -136,7 +141,7 @@ def test_any_invalid_config_fails_when_built_naming_the_key(
     assert decision.route in models
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(
     weights=st.lists(
         st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0, -1, True])),
@@ -174,4 +179,4 @@ def test_table_b6_cases_name_the_key(kwargs: dict[str, Any], key: str) -> None:
         settings_ = {"models": ["a", "b"], "selector": lambda r: None}
         settings_.update(kwargs)
         models = settings_.pop("models")
-        Router(models, **settings_)
+        Router(models, **settings_)  # type: ignore[arg-type]

@@ -105,9 +105,7 @@ def test_an_empty_message_list_is_a_routing_input_error() -> None:
 )
 def test_no_text_routes_to_the_default_without_encoding(turns: list[Turn]) -> None:
     encoder = AxisEncoder()
-    decision = router(embedding(encoder), default="strong").decide(
-        RoutingRequest.from_turns(turns)
-    )
+    decision = router(embedding(encoder), default="strong").decide(RoutingRequest.from_turns(turns))
     assert (decision.route, decision.abstained) == ("strong", True)
     assert decision.reason == "no text to route on"
     assert encoder.calls == []  # never an encoder call with an empty string
@@ -124,7 +122,8 @@ def test_rules_see_no_text_on_blank_input_but_metadata_rules_still_apply() -> No
     rules = RuleSelector(
         [Rule(route="strong", pattern=r"\S"), Rule(route="strong", metadata={"tier": "pro"})]
     )
-    assert rules.select(req("   "), MODELS).route is None
+    blank = rules.select(req("   "), MODELS)
+    assert blank.route is None and blank.reason == "no rule matched; no text to route on"
     assert rules.select(req("  ", metadata={"tier": "pro"}), MODELS).route == "strong"
 
 
@@ -185,12 +184,15 @@ NAN_ROUTES = np.full((5, len(VOCAB)), np.nan, dtype=np.float32)
 async def test_unusable_vectors_raise_by_default_and_degrade_to_default_on_request(
     encoder: AxisEncoder,
 ) -> None:
-    with pytest.raises(EncoderError, match="NaN or infinite|all-zero"):
+    with pytest.raises(EncoderError, match=r"NaN or infinite|all-zero"):
         router(embedding(encoder)).decide(req("prove theorem"))
     tolerant = router(embedding(encoder, on_encoder_error="default"), default="fast")
     for decision in (tolerant.decide(req("prove theorem")), await tolerant.adecide(req("prove"))):
         assert (decision.route, decision.abstained) == ("fast", True)
-        assert decision.reason == "selector degraded: encoder 'axis' failed (EncoderError); default route"
+        assert (
+            decision.reason
+            == "selector degraded: encoder 'axis' failed (EncoderError); default route"
+        )
         assert decision.scores == {}  # no score is made up
 
 
@@ -246,7 +248,7 @@ async def test_an_encoder_failure_can_answer_with_the_default_and_never_tries_an
 async def test_encoder_timeout_bounds_async_calls() -> None:
     slow = AxisEncoder(delay_s=5.0)
     started = time.monotonic()
-    with pytest.raises(EncoderError, match="encoder_timeout_s=0.05"):
+    with pytest.raises(EncoderError, match=r"encoder_timeout_s=0\.05"):
         await router(embedding(slow, encoder_timeout_s=0.05)).adecide(req("hi"))
     tolerant = router(embedding(slow, encoder_timeout_s=0.05, on_encoder_error="default"))
     decision = await tolerant.adecide(req("hi"))
@@ -291,7 +293,9 @@ def test_a_score_exactly_at_the_threshold_routes() -> None:
     assert embedding(threshold=0.0).select(req("hi"), ["strong"]).route == "strong"
     at_half = embedding(threshold=0.5, aggregation="centroid").select(req("prove"), MODELS)
     assert at_half.route == "strong"  # centroid of "prove theorem" / "prove lemma"
-    assert embedding(threshold=0.9, aggregation="centroid").select(req("prove"), MODELS).route is None
+    assert (
+        embedding(threshold=0.9, aggregation="centroid").select(req("prove"), MODELS).route is None
+    )
 
 
 def test_threshold_minus_one_never_abstains_and_just_above_zero_does() -> None:
@@ -327,7 +331,7 @@ def test_bad_thresholds_fail_when_built_naming_the_key(bad: object) -> None:
 )
 def test_bad_encoder_settings_fail_when_built(kwargs: dict[str, object], key: str) -> None:
     with pytest.raises(RouteConfigError, match=key):
-        embedding(**kwargs)
+        embedding(**kwargs)  # type: ignore[arg-type]
 
 
 # -- B11: prompt text cannot pick a route ------------------------------------------------------
@@ -365,3 +369,18 @@ def test_text_never_becomes_a_route_override(text: str) -> None:
     request = req(text)
     assert request.forced_route is None and request.pinned_route is None
     assert request.metadata == {}
+
+
+def test_rules_can_cap_how_much_of_a_huge_prompt_they_search() -> None:
+    huge = "x " * 1_000_000 + "prove"  # the keyword sits after 2 M characters
+    rules = [Rule(route="strong", keywords=["prove"]), Rule(route="strong", pattern="prove")]
+    assert RuleSelector(rules[:1]).select(req(huge), MODELS).route == "strong"
+    for rule in rules:
+        capped = RuleSelector([rule], max_chars=1000)
+        assert capped.select(req(huge), MODELS).route is None
+        assert capped.select(req("prove " + huge), MODELS).route == "strong"
+    sized = RuleSelector([Rule(route="strong", min_tokens=400_000)], max_chars=10)
+    assert sized.select(req(huge), MODELS).route == "strong"  # token bounds see everything
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(RouteConfigError, match="max_chars"):
+            RuleSelector(rules, max_chars=bad)  # type: ignore[arg-type]

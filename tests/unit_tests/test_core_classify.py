@@ -89,7 +89,7 @@ def test_policy_defaults_and_extra_exception_types() -> None:
         ("ModelAPIError", ErrorKind.SERVER_ERROR),
         ("ModelAuthenticationError", ErrorKind.CLIENT_ERROR),
         ("ModelInvalidRequestError", ErrorKind.CLIENT_ERROR),
-        ("ContextOverflowError", ErrorKind.CLIENT_ERROR),
+        ("ContextOverflowError", ErrorKind.CONTEXT_WINDOW),
     ],
 )
 def test_langchain_core_provider_neutral_errors(name: str, kind: ErrorKind) -> None:

@@ -163,7 +163,7 @@ def test_provider_failures_before_any_content_fall_back(
     assert attempts(message) == [("primary", kind), ("secondary", None)]
     assert calls(primary) == 1 and calls(secondary) == 1  # no SDK retries, no router retries
     if fault == "429_retry_after":
-        assert routing(message)["attempts"][0]["retry_after_s"] == 2.0
+        assert routing(message)["attempts"][0].get("retry_after_s") == 2.0
 
 
 @pytest.mark.parametrize("how", HOWS)
@@ -262,12 +262,6 @@ def test_stream_hold_back_keeps_fallback_open_past_a_cut(
     assert calls(primary) == 1 and calls(secondary) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The router commits a stream at ChatOpenAI's first chunk, which carries only the "
-    "role (no text): an error right after it raises StreamInterruptedError although the caller "
-    "got no content, instead of falling back.",
-)
 @pytest.mark.parametrize("how", ["stream", "astream"])
 def test_error_event_before_any_text_falls_back(
     primary: OpenAIServer, secondary: OpenAIServer, how: str
@@ -290,7 +284,7 @@ def test_slow_first_byte_past_the_client_timeout_falls_back(
     message = call(router, how)
     assert message.content == "secondary: hello"
     [failed, answered] = routing(message)["attempts"]
-    assert (failed["route"], failed["error_kind"], failed["billing"]) == (
+    assert (failed["route"], failed["error_kind"], failed.get("billing")) == (
         "primary",
         "timeout",
         "unknown",  # the request was sent: it may have been billed
@@ -386,13 +380,13 @@ def test_retry_after_is_honoured_on_the_same_model(
     assert message.content == "primary: hello"
     assert sleeps.waits == [1.0]  # the wait the provider asked for
     [limited, answered] = routing(message)["attempts"]
-    assert (limited["route"], limited["error_kind"], limited["retry"]) == (
+    assert (limited["route"], limited["error_kind"], limited.get("retry", 0)) == (
         "primary",
         "rate_limit",
         0,
     )
-    assert (limited["retry_after_s"], limited["backoff_s"]) == (1.0, 1.0)
-    assert (answered["route"], answered["retry"], answered["error"]) == ("primary", 1, None)
+    assert (limited.get("retry_after_s"), limited.get("backoff_s")) == (1.0, 1.0)
+    assert (answered["route"], answered.get("retry", 0), answered["error"]) == ("primary", 1, None)
     assert calls(primary) == 2 and calls(secondary) == 0
 
 
@@ -405,7 +399,7 @@ def test_retries_stop_at_max_attempts_then_fall_back(
     primary.fail_next(503, times=3)
     message = call(router, how)
     assert message.content == "secondary: hello"
-    assert [(a["route"], a["retry"]) for a in routing(message)["attempts"]] == [
+    assert [(a["route"], a.get("retry", 0)) for a in routing(message)["attempts"]] == [
         ("primary", 0),
         ("primary", 1),
         ("secondary", 0),

@@ -135,7 +135,7 @@ async def test_provider_failures_before_any_content_fall_back(
     assert attempts(response) == [("primary", kind), ("secondary", None)]
     assert calls(primary) == 1 and calls(secondary) == 1
     if fault == "429_retry_after":
-        assert routing(response)["attempts"][0]["retry_after_s"] == 2.0
+        assert routing(response)["attempts"][0].get("retry_after_s") == 2.0
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -225,12 +225,6 @@ async def test_stream_hold_back_keeps_fallback_open_past_a_cut(
     assert calls(primary) == 1 and calls(secondary) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The router commits a stream at the OpenAI client's first chunk, which carries only "
-    "the role (no text): an error right after it raises StreamInterruptedError although the "
-    "caller got no content, instead of falling back.",
-)
 @pytest.mark.parametrize("method", ["stream_chat", "astream_chat"])
 async def test_error_event_before_any_text_falls_back(
     primary: OpenAIServer, secondary: OpenAIServer, method: str
@@ -253,7 +247,7 @@ async def test_slow_first_byte_past_the_client_timeout_falls_back(
     response = await answer(router, method)
     assert response.message.content == "secondary: hello"
     [failed, _] = routing(response)["attempts"]
-    assert (failed["route"], failed["error_kind"], failed["billing"]) == (
+    assert (failed["route"], failed["error_kind"], failed.get("billing")) == (
         "primary",
         "timeout",
         "unknown",
@@ -336,12 +330,12 @@ async def test_retry_after_is_honoured_on_the_same_model(
     assert response.message.content == "primary: hello"
     assert sleeps.waits == [1.0]
     [limited, answered] = routing(response)["attempts"]
-    assert (limited["error_kind"], limited["retry_after_s"], limited["backoff_s"]) == (
+    assert (limited["error_kind"], limited.get("retry_after_s"), limited.get("backoff_s")) == (
         "rate_limit",
         1.0,
         1.0,
     )
-    assert (answered["route"], answered["retry"]) == ("primary", 1)
+    assert (answered["route"], answered.get("retry", 0)) == ("primary", 1)
     assert calls(primary) == 2 and calls(secondary) == 0
 
 
@@ -354,7 +348,7 @@ async def test_retries_stop_at_max_attempts_then_fall_back(
     primary.fail_next(503, times=3)
     response = await answer(router, method)
     assert response.message.content == "secondary: hello"
-    assert [(a["route"], a["retry"]) for a in routing(response)["attempts"]] == [
+    assert [(a["route"], a.get("retry", 0)) for a in routing(response)["attempts"]] == [
         ("primary", 0),
         ("primary", 1),
         ("secondary", 0),

@@ -133,7 +133,7 @@ def test_chain_abstains_when_every_link_abstains_and_lists_why() -> None:
     selection = first_of(rules(), embeddings()).select(req("what about lunch"), ROUTES)
     assert selection.route is None
     assert selection.reason.startswith("every link abstained (rules: ")
-    assert "embedding: query embedding is all zeros" in selection.reason
+    assert "embedding: selector degraded: query embedding is all zeros" in selection.reason
 
 
 def test_a_link_picking_a_non_candidate_passes_the_request_on() -> None:

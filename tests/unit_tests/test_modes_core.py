@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -314,7 +314,7 @@ def test_judge_check_counts_the_judges_cost():
 
 def test_a_model_judge_must_be_bound_by_an_adapter():
     class FrameworkModel:  # pydantic-like: not taken for a plain callable
-        model_fields: dict[str, Any] = {}
+        model_fields: ClassVar[dict[str, Any]] = {}
 
         def __call__(self, *args: Any) -> bool:
             raise AssertionError("never called directly")

@@ -84,7 +84,7 @@ def test_cascade_async_and_streaming_return_the_accepted_answer():
 def test_streamed_cascade_emits_one_decision_event_naming_the_answering_model():
     router = _router(_models(BAD, GOOD, GOOD), Cascade(checks=[passes_tests]))
 
-    async def events() -> list[dict[str, Any]]:
+    async def events() -> list[Any]:
         return [
             e
             async for e in router.astream_events(QUESTION, version="v2")

@@ -17,7 +17,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.langchain._convert import binding_kwargs, chunk_of, usage_of
-from routing_chat_model.langchain._stream import StreamRelay, cannot_stream
+from routing_chat_model.langchain._stream import StreamRelay, cannot_stream, is_empty_chunk
 from routing_chat_model.router import Usage
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def stream(
             return
         yield from child._stream(messages, stop=stop, run_manager=run_manager, **child_kwargs)
 
-    for chunk, current in owner.router.run_stream(decision, open_stream, commit):
+    for chunk, current in owner.router.run_stream(decision, open_stream, commit, is_empty_chunk):
         yield from relay.push(chunk, current)
     yield from relay.close()
 
@@ -176,7 +176,9 @@ async def astream(
         ):
             yield chunk
 
-    async for chunk, current in owner.router.arun_stream(decision, open_stream, commit):
+    async for chunk, current in owner.router.arun_stream(
+        decision, open_stream, commit, is_empty_chunk
+    ):
         for out in relay.push(chunk, current):
             yield out
     for out in relay.close():

@@ -14,7 +14,7 @@ a streamed call in a mode yields the chosen answer as one chunk, carrying the de
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -43,12 +43,14 @@ __all__ = ["agenerate", "astream", "bind_judge", "describe", "generate", "stream
 Mode = Cascade | Parallel
 
 
-def _mode(owner: RoutingChatModel, decision: RoutingDecision, kwargs: Mapping[str, Any]) -> Any:
+def _mode(
+    owner: RoutingChatModel, decision: RoutingDecision, kwargs: Mapping[str, Any]
+) -> Mode | None:
     """The owner's mode with judge models bound, or None when this call runs without it."""
     mode = getattr(owner, "mode", None)
     if mode is None or not mode.applies(decision) or kwargs.get("tools"):
         return None
-    return mode.bind_judges("langchain", bind_judge)
+    return cast("Mode", mode.bind_judges("langchain", bind_judge))
 
 
 def _question(messages: Sequence[BaseMessage]) -> str:

@@ -16,7 +16,7 @@ from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.langchain._convert import usage_of
 from routing_chat_model.router import Usage
 
-__all__ = ["StreamRelay", "cannot_stream", "has_tool_call_chunk"]
+__all__ = ["is_empty_chunk", "StreamRelay", "cannot_stream", "has_tool_call_chunk"]
 
 Complete = Callable[[RoutingDecision, "Usage | None", "str | None"], RoutingDecision]
 """Completes a decision with the answer's usage and the provider's model name (adds cost)."""
@@ -106,6 +106,14 @@ def cannot_stream(child: BaseChatModel, kwargs: Mapping[str, Any], *, async_api:
         return True
     # LangChain's own rule: an explicit streaming=False on the model turns streaming off.
     return "streaming" in child.model_fields_set and getattr(child, "streaming", None) is False
+
+
+def is_empty_chunk(chunk: ChatGenerationChunk) -> bool:
+    """Whether a streamed chunk carries nothing of the answer (no text, no tool-call delta).
+
+    OpenAI-style streams open with such a chunk (the role only); it does not commit a stream.
+    """
+    return not chunk.message.content and not has_tool_call_chunk(chunk)
 
 
 def has_tool_call_chunk(chunk: ChatGenerationChunk) -> bool:

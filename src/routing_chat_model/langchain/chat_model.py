@@ -40,7 +40,7 @@ from typing_extensions import Self
 from routing_chat_model._copying import deepcopy_model
 from routing_chat_model._settings import reliability_kwargs, warn_child_retries
 from routing_chat_model.decision import RoutingDecision
-from routing_chat_model.langchain import _delegate
+from routing_chat_model.langchain import _delegate, _modes
 from routing_chat_model.langchain._events import (
     ROUTE_CONFIG_KEY,
     ROUTING_EVENT,
@@ -58,6 +58,7 @@ from routing_chat_model.langchain._settings import (
 )
 from routing_chat_model.langchain._stream import StreamRelay, has_tool_call_chunk
 from routing_chat_model.langchain._structured import function_calling, structured_router
+from routing_chat_model.modes import Cascade, Parallel
 from routing_chat_model.policy import FallbackPolicy
 from routing_chat_model.pricing import Pricing
 from routing_chat_model.request import RouteOn
@@ -191,6 +192,9 @@ class RoutingChatModel(BaseChatModel):
     """Chunks held back before a stream commits to a model (fallback stays possible)."""
     stream_hold_until_tool_call: bool = False
     """Hold a stream's chunks until its first tool-call chunk (or its end) before committing."""
+    mode: Cascade | Parallel | None = None
+    """Answer in a mode: `Cascade(...)` escalates on failed checks, `Parallel(...)` asks several
+    models at once; None: one routed call."""
     emit_routing_event: bool = True
     """Dispatch one `routing_decision` custom event per routed call."""
     model_name: str = Field(default="routing-chat-model", alias="model")
@@ -227,7 +231,7 @@ class RoutingChatModel(BaseChatModel):
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
         """A deep copy whose routing is rebuilt; the selector is shared (it is configuration)."""
-        shared = (self.selector, *self.gates, self.circuit_breaker)
+        shared = (self.selector, *self.gates, self.circuit_breaker, self.mode)
         clone = deepcopy_model(self, memo, share=shared)
         clone._router = clone._build_router()
         return clone
@@ -237,6 +241,8 @@ class RoutingChatModel(BaseChatModel):
         if selector is None:
             selector = CallableSelector(lambda request: None, name="default")
         warn_child_retries(self.models)
+        if self.mode is not None:
+            self.mode.validate(list(self.models))
         return Router(
             list(self.models),
             selector=selector,
@@ -494,7 +500,7 @@ class RoutingChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         decision, ctx = self._take(messages, kwargs, run_manager)
-        result, decision = _delegate.generate(
+        result, decision = _modes.generate(
             self, decision, messages, self._stop(stop), run_manager, kwargs
         )
         if self.emit_routing_event:
@@ -509,7 +515,7 @@ class RoutingChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         decision, ctx = await self._atake(messages, kwargs, run_manager)
-        result, decision = await _delegate.agenerate(
+        result, decision = await _modes.agenerate(
             self, decision, messages, self._stop(stop), run_manager, kwargs
         )
         if self.emit_routing_event:
@@ -525,7 +531,7 @@ class RoutingChatModel(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         decision, ctx = self._take(messages, kwargs, run_manager)
         relay = self._relay()
-        yield from _delegate.stream(
+        yield from _modes.stream(
             self,
             decision,
             messages,
@@ -547,7 +553,7 @@ class RoutingChatModel(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         decision, ctx = await self._atake(messages, kwargs, run_manager)
         relay = self._relay()
-        async for chunk in _delegate.astream(
+        async for chunk in _modes.astream(
             self,
             decision,
             messages,

@@ -247,6 +247,15 @@ def has_tool_call(response: Any) -> bool:
     return any(getattr(block, "block_type", None) == "tool_call" for block in message.blocks)
 
 
+def is_empty(response: Any) -> bool:
+    """Whether a streamed response's latest chunk carries nothing of the answer.
+
+    OpenAI-style streams open with a role-only chunk (no text delta, no tool call); it does
+    not commit a stream.
+    """
+    return not getattr(response, "delta", None) and not has_tool_call(response)
+
+
 def _commit(owner: RoutingChatModel, tools: bool) -> Callable[[Any], bool] | None:
     return has_tool_call if tools and owner.stream_hold_until_tool_call else None
 
@@ -269,7 +278,7 @@ def stream(
 
     def gen() -> Generator[R, None, None]:
         relay = _Relay(owner, span_id, tools)
-        routed = owner.router.run_stream(decision, open_stream, _commit(owner, tools))
+        routed = owner.router.run_stream(decision, open_stream, _commit(owner, tools), is_empty)
         try:
             for chunk, current in routed:
                 yield from relay.push(chunk, current)
@@ -307,7 +316,7 @@ def astream(
 
     async def gen() -> AsyncGenerator[R, None]:
         relay = _Relay(owner, span_id, tools)
-        routed = owner.router.arun_stream(decision, open_stream, _commit(owner, tools))
+        routed = owner.router.arun_stream(decision, open_stream, _commit(owner, tools), is_empty)
         try:
             async for chunk, current in routed:
                 for out in relay.push(chunk, current):

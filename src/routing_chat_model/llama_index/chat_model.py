@@ -34,7 +34,7 @@ from typing_extensions import Self
 from routing_chat_model._copying import deepcopy_model
 from routing_chat_model._settings import reliability_kwargs, warn_child_retries
 from routing_chat_model.errors import RoutingInputError
-from routing_chat_model.llama_index import _delegate
+from routing_chat_model.llama_index import _delegate, _modes
 from routing_chat_model.llama_index._callbacks import CallScope, adopt
 from routing_chat_model.llama_index._calls import ChatCall, CompletionCall, pop_own
 from routing_chat_model.llama_index._convert import route_of
@@ -45,6 +45,7 @@ from routing_chat_model.llama_index._settings import (
     model_capabilities,
 )
 from routing_chat_model.llama_index._tools import TOOLS_KWARG, ToolRequest, ToolRoutes
+from routing_chat_model.modes import Cascade, Parallel
 from routing_chat_model.policy import FallbackPolicy
 from routing_chat_model.pricing import Pricing
 from routing_chat_model.request import RouteOn
@@ -164,6 +165,9 @@ class RoutingChatModel(FunctionCallingLLM):
     """Chunks held back before a stream commits to a child (fallback stays possible)."""
     stream_hold_until_tool_call: bool = False
     """Hold a stream's chunks until its first tool call (or its end) before committing."""
+    mode: Cascade | Parallel | None = None
+    """Answer in a mode: `Cascade(...)` escalates on failed checks, `Parallel(...)` asks several
+    models at once; None: one routed call."""
     emit_routing_event: bool = True
     """Dispatch one `RoutingDecisionEvent` per routed call."""
     model_name: str = Field(default="routing-chat-model", alias="model")
@@ -200,6 +204,8 @@ class RoutingChatModel(FunctionCallingLLM):
             **reliability_kwargs(self.__dict__),
         )
         warn_child_retries(self.models)
+        if self.mode is not None:
+            self.mode.validate(list(self.models))
         self._metadata = merged_metadata(self.models, caps, self.model_name)
         names = {name: metadata_of(name, child).model_name for name, child in self.models.items()}
         self._model_names = {k: (v if v and v != "unknown" else None) for k, v in names.items()}
@@ -223,7 +229,7 @@ class RoutingChatModel(FunctionCallingLLM):
 
         The selector is shared, not copied: it is configuration (and may hold a loaded encoder).
         """
-        shared = (self.selector, *self.gates, self.circuit_breaker)
+        shared = (self.selector, *self.gates, self.circuit_breaker, self.mode)
         clone = deepcopy_model(self, memo, share=shared)
         object.__setattr__(clone, "__pydantic_private__", {"_tool_routes": ToolRoutes()})
         clone._build()
@@ -306,21 +312,21 @@ class RoutingChatModel(FunctionCallingLLM):
         """Route, then call the chosen child's `chat` (falling back on provider failures)."""
         call = ChatCall(self, messages, kwargs)
         decision = self._router.decide(call.request)
-        return _delegate.run(self, decision, call.chat, tools=call.has_tools)
+        return _modes.chat(self, decision, call)
 
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         """Async `chat`, on the children's native `achat`."""
         call = ChatCall(self, messages, kwargs)
         decision = await self._router.adecide(call.request)
-        return await _delegate.arun(self, decision, call.achat, tools=call.has_tools)
+        return await _modes.achat(self, decision, call)
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         """Route, then stream the chosen child's chunks (fallback only before the first)."""
         call = ChatCall(self, messages, kwargs)
         decision = self._router.decide(call.request)
-        return _delegate.stream(self, decision, call.stream, tools=call.has_tools)
+        return _modes.stream_chat(self, decision, call)
 
     @llm_chat_callback()
     async def astream_chat(
@@ -329,7 +335,7 @@ class RoutingChatModel(FunctionCallingLLM):
         """Async `stream_chat`, on the children's native `astream_chat`."""
         call = ChatCall(self, messages, kwargs)
         decision = await self._router.adecide(call.request)
-        return _delegate.astream(self, decision, call.astream, tools=call.has_tools)
+        return _modes.astream_chat(self, decision, call)
 
     # -- complete -----------------------------------------------------------------------------
 
@@ -337,7 +343,7 @@ class RoutingChatModel(FunctionCallingLLM):
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         """Route on the prompt, then call the chosen child's `complete`."""
         call = CompletionCall(self, prompt, formatted, kwargs)
-        return _delegate.run(self, self._router.decide(call.request), call.complete)
+        return _modes.complete(self, self._router.decide(call.request), call)
 
     @llm_completion_callback()
     async def acomplete(
@@ -346,7 +352,7 @@ class RoutingChatModel(FunctionCallingLLM):
         """Async `complete`, on the children's native `acomplete`."""
         call = CompletionCall(self, prompt, formatted, kwargs)
         decision = await self._router.adecide(call.request)
-        return await _delegate.arun(self, decision, call.acomplete)
+        return await _modes.acomplete(self, decision, call)
 
     @llm_completion_callback()
     def stream_complete(
@@ -354,7 +360,7 @@ class RoutingChatModel(FunctionCallingLLM):
     ) -> CompletionResponseGen:
         """Route on the prompt, then stream the chosen child's `stream_complete`."""
         call = CompletionCall(self, prompt, formatted, kwargs)
-        return _delegate.stream(self, self._router.decide(call.request), call.stream)
+        return _modes.stream_complete(self, self._router.decide(call.request), call)
 
     @llm_completion_callback()
     async def astream_complete(
@@ -363,7 +369,7 @@ class RoutingChatModel(FunctionCallingLLM):
         """Async `stream_complete`, on the children's native `astream_complete`."""
         call = CompletionCall(self, prompt, formatted, kwargs)
         decision = await self._router.adecide(call.request)
-        return _delegate.astream(self, decision, call.astream)
+        return _modes.astream_complete(self, decision, call)
 
     # -- tools --------------------------------------------------------------------------------
 

@@ -236,8 +236,10 @@ def finish(
     }
     # Forward compatible: once RoutingDecision has these fields, they are filled too.
     if "steps" in _DECISION_FIELDS:
-        changes["steps"] = tuple(steps)
+        changes["steps"] = tuple(s.to_dict() for s in steps)
     if "mode" in _DECISION_FIELDS:
         changes["mode"] = mode
+    if "accepted" in _DECISION_FIELDS:
+        changes["accepted"] = accepted
     final = decision.evolve(**changes)
     return Outcome(result, final, mode, tuple(steps), accepted)
