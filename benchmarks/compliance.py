@@ -14,6 +14,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +75,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for label, text in prompts(args.chars).items():
         request = RoutingRequest.from_turns([Turn("user", text)])
         for detector in DEFAULT_DETECTORS:
-            stats = _time(lambda d=detector, t=text: d.detect(t), args.iterations, args.warmup)
+            stats = _time(partial(detector.detect, text), args.iterations, args.warmup)
             rows.append({"prompt": label, "what": detector.name, "chars": len(text), **stats})
-        stats = _time(lambda r=request: gate.scan(r), args.iterations, args.warmup)
+        stats = _time(partial(gate.scan, request), args.iterations, args.warmup)
         rows.append({"prompt": label, "what": "Compliance.scan (all)", "chars": len(text), **stats})
 
     print_table(

@@ -19,6 +19,9 @@ class ModelCapabilities:
         tool_calling: Can call tools.
         structured_output: Can answer in a JSON schema.
         image_inputs: Accepts images.
+        audio_inputs: Accepts audio.
+        video_inputs: Accepts video.
+        pdf_inputs: Accepts PDF documents.
         max_input_tokens: Context window, in tokens.
     """
 
@@ -26,13 +29,14 @@ class ModelCapabilities:
     structured_output: bool | None = None
     image_inputs: bool | None = None
     max_input_tokens: int | None = None
+    audio_inputs: bool | None = None
+    video_inputs: bool | None = None
+    pdf_inputs: bool | None = None
 
     @classmethod
     def from_mapping(cls, where: str, data: Mapping[str, Any]) -> ModelCapabilities:
         """Build from a dict such as a LangChain model profile, ignoring unrelated keys."""
-        values = {
-            k: data[k] for k in ("tool_calling", "structured_output", "image_inputs") if k in data
-        }
+        values = {k: data[k] for k in _FLAGS if k in data}
         for key, value in values.items():
             if value is not None and not isinstance(value, bool):
                 raise RouteConfigError(
@@ -54,7 +58,20 @@ class ModelCapabilities:
             structured_output=_pick(override.structured_output, self.structured_output),
             image_inputs=_pick(override.image_inputs, self.image_inputs),
             max_input_tokens=_pick(override.max_input_tokens, self.max_input_tokens),
+            audio_inputs=_pick(override.audio_inputs, self.audio_inputs),
+            video_inputs=_pick(override.video_inputs, self.video_inputs),
+            pdf_inputs=_pick(override.pdf_inputs, self.pdf_inputs),
         )
+
+
+_FLAGS = (
+    "tool_calling",
+    "structured_output",
+    "image_inputs",
+    "audio_inputs",
+    "video_inputs",
+    "pdf_inputs",
+)
 
 
 def _pick(first: Any, second: Any) -> Any:

@@ -258,7 +258,7 @@ class Parser:
         out: dict[str, Any] = {}
         for name, value in table.items():
             key = f"selector.{name}"
-            if name == "threshold":
+            if name in ("threshold", "encoder_timeout_s"):
                 out[name] = self.number(value, key)
             elif name in ("top_k", "max_chars"):
                 out[name] = self.integer(value, key, low=1)
@@ -267,7 +267,7 @@ class Parser:
             elif name == "path":
                 path = Path(self.string(value, key))
                 out[name] = path if path.is_absolute() else self.source.parent / path
-            else:  # aggregation, instructions, method, model (checked later)
+            else:  # aggregation, on_encoder_error, instructions, method, model (checked later)
                 out[name] = value if name == "model" else self.string(value, key)
         if kind in ("learned", "classifier") and "path" not in out:
             self.fail("selector.path", f"missing: the file a {kind} selector was saved to")

@@ -39,7 +39,15 @@ RELIABILITY_FIELDS = (
 """The adapters' fields for retries, cooldowns, time limits and stream hold-back."""
 
 _CAPABILITY_KEYS = frozenset(
-    {"tool_calling", "structured_output", "image_inputs", "max_input_tokens"}
+    {
+        "tool_calling",
+        "structured_output",
+        "image_inputs",
+        "audio_inputs",
+        "video_inputs",
+        "pdf_inputs",
+        "max_input_tokens",
+    }
 )
 
 _PROVIDER_SETTINGS = frozenset(

@@ -83,7 +83,15 @@ _NOT_SETTINGS = frozenset(
 _RULE_KEYS = ("route", "keywords", "pattern", "min_tokens", "max_tokens", "metadata", "has_tools")
 _SELECTOR_OPTIONS: Mapping[str, tuple[str, ...]] = {
     "rules": (),
-    "embedding": ("threshold", "aggregation", "top_k", "cache_size", "max_chars"),
+    "embedding": (
+        "threshold",
+        "aggregation",
+        "top_k",
+        "cache_size",
+        "max_chars",
+        "on_encoder_error",
+        "encoder_timeout_s",
+    ),
     "learned": ("path",),
     "classifier": ("path",),
     "llm": ("model", "instructions", "cache_size", "max_chars", "method"),

@@ -52,6 +52,10 @@ _NEEDS = (
     ("has_images", "image_inputs", "image inputs"),
 )
 
+_MEDIA = (("audio", "audio_inputs"), ("video", "video_inputs"), ("pdf", "pdf_inputs"))
+"""Non-text kinds (`RoutingRequest.media`) and the capability a model declares for each;
+images are checked through `has_images` above."""
+
 
 class Router:
     """Selection and fallback over named models, independent of any framework.
@@ -223,6 +227,9 @@ class Router:
         for flag, attr, label in _NEEDS:
             if getattr(request, flag) and getattr(caps, attr) is False:
                 return f"the request needs {label}, the model has none"
+        for kind, attr in _MEDIA:
+            if kind in request.media and getattr(caps, attr) is False:
+                return f"the request carries {kind} input, the model takes none"
         limit = caps.max_input_tokens
         if limit is not None and request.token_estimate > limit:
             return f"~{request.token_estimate} prompt tokens exceed its {limit}-token window"

@@ -40,8 +40,12 @@ def _offline_media(monkeypatch: pytest.MonkeyPatch) -> None:
 def _params() -> dict[str, Any]:
     return {
         "models": {
-            # Only alpha takes images: image requests must be routed to it, whatever the rules say.
-            "alpha": ScriptedChatModel(model="fake-alpha", profile={"image_inputs": True}),
+            # Only alpha takes images, PDFs and audio: such requests must be routed to it,
+            # whatever the rules say.
+            "alpha": ScriptedChatModel(
+                model="fake-alpha",
+                profile={"image_inputs": True, "pdf_inputs": True, "audio_inputs": True},
+            ),
             "beta": ScriptedChatModel(model="fake-beta"),
         },
         "selector": RuleSelector([Rule(route="beta", keywords=["prove", "theorem"])]),

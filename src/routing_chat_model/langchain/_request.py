@@ -13,7 +13,7 @@ from langchain_core.utils.uuid import uuid7
 
 from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.errors import RoutingInputError
-from routing_chat_model.langchain._convert import has_images, to_turns
+from routing_chat_model.langchain._convert import media_kinds, to_turns
 from routing_chat_model.langchain._events import ROUTE_CONFIG_KEY, RUN_CONTEXT
 from routing_chat_model.request import RoutingRequest
 
@@ -50,7 +50,7 @@ def routing_request(
         # function_calling structured output is a tool call, filtered by has_tools.
         structured_output=structured
         or bool(kwargs.get("response_format") or bind_extra.get("response_format")),
-        has_images=has_images(messages),
+        media=media_kinds(messages),
         metadata=metadata,
         forced_route=_forced_route(owner, kwargs.get("model", forced)),
     )

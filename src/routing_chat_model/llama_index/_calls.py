@@ -16,7 +16,7 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM
 
 from routing_chat_model.errors import RoutingInputError
-from routing_chat_model.llama_index._convert import has_images, to_turns
+from routing_chat_model.llama_index._convert import media_kinds, to_turns
 from routing_chat_model.llama_index._tools import TOOLS_KWARG, ToolRequest, child_tool_kwargs
 from routing_chat_model.request import RoutingRequest, Turn
 
@@ -61,7 +61,7 @@ def build_request(
     *,
     tools: bool = False,
     structured: bool = False,
-    images: bool = False,
+    media: frozenset[str] = frozenset(),
 ) -> RoutingRequest:
     """The core's view of a call; `own` holds the router's popped call kwargs.
 
@@ -73,7 +73,7 @@ def build_request(
         route_on=owner.route_on,
         has_tools=tools,
         structured_output=structured,
-        has_images=images,
+        media=media,
         metadata=_metadata(own.get(METADATA_KWARG)),
         forced_route=_forced_route(owner, own.get(ROUTE_KWARG)),
     )
@@ -143,7 +143,7 @@ class ChatCall:
             own,
             tools=self.has_tools,
             structured=structured,
-            images=has_images(self.messages),
+            media=media_kinds(self.messages),
         )
 
     def child_args(self, route: str) -> tuple[LLM, list[ChatMessage], dict[str, Any]]:
