@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn
 
+from routing_chat_model._config_gates import parse_gates
 from routing_chat_model.config import (
+    _CONVERSATION_KEYS,
     _RULE_KEYS,
     _SELECTOR_OPTIONS,
     _TOP_LEVEL,
+    LINK_KINDS,
     SELECTOR_KINDS,
     ModelSpec,
     RouterSpec,
@@ -117,6 +121,7 @@ class Parser:
             if "fallback_on" in data
             else None,
             selector=self.selector(data, names),
+            gates=parse_gates(self, data["gates"], names) if "gates" in data else (),
             settings=MappingProxyType(settings),
         )
 
@@ -187,13 +192,15 @@ class Parser:
             out[model] = table
         return out
 
-    def prices(self, value: object, names: list[str]) -> dict[str, dict[str, float]] | None:
+    def prices(
+        self, value: object, names: list[str], at: str = "prices"
+    ) -> dict[str, dict[str, float]] | None:
         if value is None:
             return None
         keys = ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok")
         out = {}
-        for model, price in self.table(value, "prices").items():
-            key = f"prices.{model}"
+        for model, price in self.table(value, at).items():
+            key = f"{at}.{model}"
             table = self.table(price, key, keys)
             for required in keys[:2]:
                 if required not in table:
@@ -221,43 +228,127 @@ class Parser:
         if isinstance(raw, str):
             raw = {"type": raw}
         table = self.table(raw, "selector")
-        if "type" not in table:
-            self.fail("selector.type", f"missing; use one of: {', '.join(SELECTOR_KINDS)}")
-        kind = self.string(table.pop("type"), "selector.type")
-        if kind not in SELECTOR_KINDS:
-            self.fail(
-                "selector.type",
-                f"unknown selector {kind!r}; use one of: {', '.join(SELECTOR_KINDS)}",
-            )
-        self.table(table, "selector", _SELECTOR_OPTIONS[kind])
-        options = self.options(kind, table)
+        wrappers = {k: table.pop(k) for k in _CONVERSATION_KEYS if k in table}
+        kind, options = self.kind_and_options(table, "selector", SELECTOR_KINDS)
+        links: tuple[SelectorSpec, ...] = ()
+        if kind in ("chain", "weighted"):
+            links = self.links(kind, options.pop("links", None), names)
+            kinds = {link.kind for link in links}
+        else:
+            kinds = {kind}
+        label = kind
         rules = self.rules(data.get("rules"), names) if has_rules else ()
-        if has_rules and kind != "rules":
+        if has_rules and "rules" not in kinds:
             self.fail(
                 "rules",
-                f'not used by the {kind!r} selector; remove them or set selector.type = "rules"',
+                f"not used by the {label!r} selector; remove them or use a rules selector "
+                '(selector.type = "rules", or a {type = "rules"} link)',
             )
-        if kind == "rules" and not rules:
+        if "rules" in kinds and not rules:
             self.fail("rules", "missing: a rules selector needs at least one [[rules]] entry")
-        routes = self.routes(data.get("routes"), names, kind) if has_routes else ()
+        routes = self.routes(data.get("routes"), names, kinds, label) if has_routes else ()
+        if "llm" in kinds and not any(r.description is not None for r in routes):
+            self.fail(
+                "routes",
+                "the 'llm' selector needs a description for each route it "
+                'may choose, e.g. [routes.billing] description = "refunds, invoices"',
+            )
+        if "embedding" in kinds and not routes:
+            self.fail("routes", "missing: an embedding selector needs [routes.<name>] examples")
         model: ModelSpec | str | None = None
         if kind == "llm":
-            model = self.llm_model(options.pop("model", None), names)
-            described = {r.name for r in routes if r.description is not None}
-            if len(described) < 1:
-                self.fail(
-                    "routes",
-                    "the 'llm' selector needs a description for each route it "
-                    'may choose, e.g. [routes.billing] description = "refunds, invoices"',
-                )
-        if kind == "embedding" and not routes:
-            self.fail("routes", "missing: an embedding selector needs [routes.<name>] examples")
-        return SelectorSpec(kind, MappingProxyType(options), routes, rules, model)
+            model = self.llm_model(options.pop("model", None), names, "selector.model")
+        links = tuple(replace(link, routes=routes, rules=rules) for link in links)
+        return SelectorSpec(
+            kind,
+            MappingProxyType(options),
+            routes,
+            rules,
+            model,
+            links=links,
+            **self.conversation(wrappers, names),
+        )
 
-    def options(self, kind: str, table: dict[str, Any]) -> dict[str, Any]:
+    def kind_and_options(
+        self, table: dict[str, Any], key: str, kinds: tuple[str, ...], extra: tuple[str, ...] = ()
+    ) -> tuple[str, dict[str, Any]]:
+        """A selector table's `type` and its other keys, checked for that type."""
+        if "type" not in table:
+            self.fail(f"{key}.type", f"missing; use one of: {', '.join(kinds)}")
+        kind = self.string(table.pop("type"), f"{key}.type")
+        if kind not in kinds:
+            nested = " (links do not nest)" if kind in ("chain", "weighted") else ""
+            self.fail(
+                f"{key}.type",
+                f"unknown selector {kind!r}{nested}; use one of: {', '.join(kinds)}",
+            )
+        self.table(table, key, (*_SELECTOR_OPTIONS[kind], *extra))
+        return kind, self.options(kind, table, key)
+
+    def links(self, kind: str, value: object, names: list[str]) -> tuple[SelectorSpec, ...]:
+        key = "selector.links"
+        if value is None:
+            self.fail(key, f'missing: a {kind} selector needs links, e.g. [{{type = "rules"}}]')
+        if not isinstance(value, list) or not value:
+            self.fail(key, f"expected a non-empty list of selector tables, got {_describe(value)}")
+        out = []
+        for i, raw in enumerate(value):
+            at = f"{key}[{i}]"
+            table = self.table(raw, at)
+            weight: float | None = None
+            if kind == "weighted":
+                if "weight" not in table:
+                    self.fail(f"{at}.weight", "missing: each link of a weighted selector has one")
+                weight = self.number(table.pop("weight"), f"{at}.weight")
+                if weight < 0:
+                    self.fail(f"{at}.weight", f"expected a number >= 0, got {weight:g}")
+            link_kind, options = self.kind_and_options(table, at, LINK_KINDS)
+            model: ModelSpec | str | None = None
+            if link_kind == "llm":
+                model = self.llm_model(options.pop("model", None), names, f"{at}.model")
+            out.append(
+                SelectorSpec(
+                    link_kind, MappingProxyType(options), model=model, weight=weight, key=at
+                )
+            )
+        if kind == "weighted" and not any(link.weight for link in out):
+            self.fail(f"{key}[0].weight", "every weight is 0; give at least one weight > 0")
+        return tuple(out)
+
+    def conversation(self, table: dict[str, Any], names: list[str]) -> dict[str, Any]:
+        """`sticky`, `escalate_only`, `thread_keys` and `max_threads` of the selector table."""
+        out: dict[str, Any] = {}
+        if "sticky" in table:
+            if not isinstance(table["sticky"], bool):
+                self.fail("selector.sticky", f"expected true or false, got {table['sticky']!r}")
+            out["sticky"] = table["sticky"]
+        if "escalate_only" in table:
+            key = "selector.escalate_only"
+            order = self.strings(table["escalate_only"], key)
+            for i, name in enumerate(order):
+                self.model_name(name, f"{key}[{i}]", names)
+            if len(order) < 2 or len(set(order)) != len(order):
+                self.fail(
+                    key, f"expected 2 or more distinct model names, weakest first, got {order}"
+                )
+            if out.get("sticky"):
+                self.fail(key, "a selector is sticky or escalate_only, not both; keep one")
+            out["escalate_only"] = tuple(order)
+        settings: dict[str, Any] = {}
+        if "thread_keys" in table:
+            settings["keys"] = tuple(self.strings(table["thread_keys"], "selector.thread_keys"))
+        if "max_threads" in table:
+            settings["max_threads"] = self.integer(table["max_threads"], "selector.max_threads", 1)
+        if settings and not (out.get("sticky") or "escalate_only" in out):
+            which = "thread_keys" if "keys" in settings else "max_threads"
+            self.fail(f"selector.{which}", "only used with sticky = true or escalate_only")
+        out["conversation"] = MappingProxyType(settings)
+        return out
+
+    def options(self, kind: str, table: dict[str, Any], prefix: str = "selector") -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, value in table.items():
-            key = f"selector.{name}"
+            key = f"{prefix}.{name}"
             if name in ("threshold", "encoder_timeout_s"):
                 out[name] = self.number(value, key)
             elif name in ("top_k", "max_chars"):
@@ -267,22 +358,28 @@ class Parser:
             elif name == "path":
                 path = Path(self.string(value, key))
                 out[name] = path if path.is_absolute() else self.source.parent / path
-            else:  # aggregation, on_encoder_error, instructions, method, model (checked later)
-                out[name] = value if name == "model" else self.string(value, key)
+            elif name in ("model", "links"):  # checked by the caller
+                out[name] = value
+            else:  # aggregation, on_encoder_error, instructions, method, normalize
+                out[name] = self.string(value, key)
         if kind in ("learned", "classifier") and "path" not in out:
-            self.fail("selector.path", f"missing: the file a {kind} selector was saved to")
+            self.fail(f"{prefix}.path", f"missing: the file a {kind} selector was saved to")
+        if kind == "classifier" and "threshold" in out and not 0 <= out["threshold"] <= 1:
+            self.fail(
+                f"{prefix}.threshold", f"expected a probability in [0, 1], got {out['threshold']:g}"
+            )
         return out
 
-    def llm_model(self, value: object, names: list[str]) -> ModelSpec | str:
+    def llm_model(self, value: object, names: list[str], key: str) -> ModelSpec | str:
         if value is None:
             self.fail(
-                "selector.model",
+                key,
                 "missing: a model name from [models], or "
                 "'provider:model' for a separate routing model",
             )
         if isinstance(value, str) and value in names:
             return value
-        return self.model(value, "selector.model", "")
+        return self.model(value, key, "")
 
     def rules(self, value: object, names: list[str]) -> tuple[Mapping[str, Any], ...]:
         if not isinstance(value, list):
@@ -313,7 +410,9 @@ class Parser:
             out.append(MappingProxyType(rule))
         return tuple(out)
 
-    def routes(self, value: object, names: list[str], kind: str) -> tuple[RouteSpec, ...]:
+    def routes(
+        self, value: object, names: list[str], kinds: Collection[str], label: str
+    ) -> tuple[RouteSpec, ...]:
         allowed = ("examples", "description", "threshold")
         out = []
         for name, raw in self.table(value, "routes").items():
@@ -333,10 +432,10 @@ class Parser:
                 if "description" in table
                 else None
             )
-            if kind != "embedding":
+            if "embedding" not in kinds:
                 for unused in ("examples", "threshold"):
                     if unused in table:
-                        self.fail(f"{key}.{unused}", f"not used by the {kind!r} selector")
+                        self.fail(f"{key}.{unused}", f"not used by the {label!r} selector")
             elif not examples:
                 self.fail(f"{key}.examples", "missing: an embedding route needs example requests")
             out.append(RouteSpec(name, tuple(examples), description, threshold))

@@ -26,6 +26,55 @@ to it as plain values; a section the adapter has no setting for is an error, nev
 TOML needs no extra package (`tomllib`; `tomli` on Python 3.10); YAML needs PyYAML
 (`pip install 'routing-chat-model[yaml]'`). API keys do not belong in the file: provider
 clients read them from the environment.
+
+Composite selectors. `type = "chain"` asks its `links` in order, the first that picks a route
+wins (`first_of`); `type = "weighted"` combines every link's scores (`weighted`), each link
+with a `weight`, the selector with an optional `threshold` (and `normalize`). A link is a
+table with a `type` (rules | embedding | learned | classifier | llm) and that selector's
+options (`threshold`, `path`, ...). The sections stay shared: a rules link uses `[[rules]]`, an
+embedding link the `[routes.<name>]` examples, an llm link their descriptions, a learned or
+classifier link its own `path`. Links do not nest. On any selector table, `sticky = true` keeps
+a conversation on its first model (`sticky`), and `escalate_only = ["small", "large"]` (every
+route, weakest first) never lets it drop to a weaker one (`escalate_only`); `thread_keys` and
+`max_threads` tune both. Only one of the two may be set.
+
+```toml
+[selector]
+type = "chain"
+escalate_only = ["chat", "billing"]
+links = [{ type = "rules" }, { type = "embedding", threshold = 0.5 }]
+# type = "weighted", threshold = 0.6, links = [{ type = "embedding", weight = 0.7 },
+#     { type = "classifier", path = "clf", weight = 0.3, threshold = 0.4 }]
+```
+
+Gates. `[[gates]]` (a YAML list) declares the gates in front of the selector, in order, each
+with a `type` and the gate's plain settings:
+
+```toml
+[[gates]]
+type = "compliance"            # Compliance: sensitive requests stay on `local` models
+local = ["local"]
+detectors = ["email", "secret"]  # shipped detectors by name; default all of them
+# metadata_key = "sensitive", roles = ["user", "tool"], allow_selector = false, name = ...
+
+[[gates]]
+type = "budget"                # Budget: a cost cap per call and a budget per tenant
+max_cost_per_call = 0.05
+tenant_budget = { acme = 20, "*" = 5 }   # or one number for every tenant
+period = "month"               # "day", "month" or a rolling window in seconds
+# tenant_key, tz ("Europe/Paris"), expected_output_tokens, unknown_price, missing_tenant,
+# hold_seconds, name; prices default to the file's [prices] (then the genai-prices
+# catalogue for the file's `provider:model`); a gate's own `prices` table wins over them.
+
+[[gates]]
+type = "latency"               # LatencyTarget: models slower than max_ms are left out
+max_ms = 2000
+# statistic ("p95" | "p50" | "ewma"), min_samples, window, alpha, max_age (false: never),
+# count_timeouts, name
+```
+
+Gates that are Python objects (your own detectors, a shared ledger, a clock) are passed in
+code: `from_config(path, gates=[...])` replaces the file's whole list.
 """
 
 from __future__ import annotations
@@ -45,7 +94,10 @@ from routing_chat_model.errors import RouteConfigError
 from routing_chat_model.request import RouteOn
 
 __all__ = [
+    "GATE_KINDS",
+    "LINK_KINDS",
     "SELECTOR_KINDS",
+    "GateSpec",
     "ModelSpec",
     "RouteSpec",
     "RouterSpec",
@@ -55,8 +107,12 @@ __all__ = [
     "read_config_file",
 ]
 
-SELECTOR_KINDS = ("rules", "embedding", "learned", "classifier", "llm")
+LINK_KINDS = ("rules", "embedding", "learned", "classifier", "llm")
+"""The `type` values of a composite selector's links."""
+SELECTOR_KINDS = (*LINK_KINDS, "chain", "weighted")
 """The `selector.type` values a file may use."""
+GATE_KINDS = ("budget", "compliance", "latency")
+"""The `gates[i].type` values a file may use."""
 
 _TOP_LEVEL = (
     "models",
@@ -69,10 +125,9 @@ _TOP_LEVEL = (
     "selector",
     "routes",
     "rules",
+    "gates",
 )
 _OBJECT_SETTINGS = {
-    "gates": "gates are objects (Compliance, Budget, ...) a file cannot declare yet; "
-    "pass them in code: from_config(path, gates=[...])",
     "fallback_exceptions": "exception types cannot be declared in a file; pass them in code: "
     "from_config(path, fallback_exceptions=[...])",
 }
@@ -93,9 +148,13 @@ _SELECTOR_OPTIONS: Mapping[str, tuple[str, ...]] = {
         "encoder_timeout_s",
     ),
     "learned": ("path",),
-    "classifier": ("path",),
+    "classifier": ("path", "threshold"),
     "llm": ("model", "instructions", "cache_size", "max_chars", "method"),
+    "chain": ("links",),
+    "weighted": ("links", "threshold", "normalize"),
 }
+_CONVERSATION_KEYS = ("sticky", "escalate_only", "thread_keys", "max_threads")
+"""Keys of a selector table that wrap it in a conversation policy."""
 
 
 @dataclass(frozen=True)
@@ -134,14 +193,20 @@ class RouteSpec:
 
 @dataclass(frozen=True)
 class SelectorSpec:
-    """The `[selector]` section with its `routes` and `rules`.
+    """The `[selector]` section (or one of its links) with its `routes` and `rules`.
 
     Attributes:
-        kind: One of `SELECTOR_KINDS`.
+        kind: One of `SELECTOR_KINDS` (a link: one of `LINK_KINDS`).
         options: The section's other keys, checked for the kind (threshold, path, ...).
         routes: `[routes.<name>]` entries, in file order.
         rules: `[[rules]]` entries as `Rule` keyword arguments, in file order.
         model: For "llm": the routing model, a `ModelSpec` or the name of one of `models`.
+        links: For "chain" and "weighted": the links, in file order.
+        weight: A "weighted" link's weight.
+        key: Where it is in the file, for error messages ("selector.links[1]").
+        sticky: Wrap the selector in `sticky(...)`.
+        escalate_only: Wrap it in `escalate_only(..., order=...)`, weakest route first.
+        conversation: The wrapper's `keys` and `max_threads`, when the file sets them.
     """
 
     kind: str
@@ -149,11 +214,33 @@ class SelectorSpec:
     routes: tuple[RouteSpec, ...] = ()
     rules: tuple[Mapping[str, Any], ...] = ()
     model: ModelSpec | str | None = None
+    links: tuple[SelectorSpec, ...] = ()
+    weight: float | None = None
+    key: str = "selector"
+    sticky: bool = False
+    escalate_only: tuple[str, ...] | None = None
+    conversation: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def descriptions(self) -> dict[str, str]:
         """Route name -> description (the LLM router's routes)."""
         return {r.name: r.description for r in self.routes if r.description is not None}
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """One `[[gates]]` entry, checked.
+
+    Attributes:
+        kind: One of `GATE_KINDS`.
+        options: The gate's keyword arguments as the file gives them, checked (detectors by
+            name, `tz` by zone name, a budget's `prices` without the file's).
+        key: Where it is in the file ("gates[0]").
+    """
+
+    kind: str
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -166,6 +253,7 @@ class RouterSpec:
         default, fallbacks, route_on, capabilities, prices, fallback_on: As the adapters'
             settings of the same names; None when the file does not set them.
         selector: The selector, or None (the default always answers; fallback only).
+        gates: The `[[gates]]` entries, in file order.
         settings: Other top-level sections, passed to the adapter setting of the same name.
     """
 
@@ -178,6 +266,7 @@ class RouterSpec:
     prices: dict[str, dict[str, float]] | None = None
     fallback_on: list[str] | None = None
     selector: SelectorSpec | None = None
+    gates: tuple[GateSpec, ...] = ()
     settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def error(self, key: str, message: str) -> RouteConfigError:
@@ -230,62 +319,26 @@ class RouterSpec:
         """The selector the file declares (None when it declares none).
 
         Args:
-            encoder: For embedding, learned and classifier selectors: the encoder (None: the
-                bundled default).
-            llm_selector: Builds the "llm" selector (the adapters pass one; it needs a model).
+            encoder: For embedding, learned and classifier selectors (and links): the encoder
+                (None: the bundled default).
+            llm_selector: Builds an "llm" selector or link (the adapters pass one; it needs a
+                model).
         """
-        spec = self.selector
-        if spec is None:
+        if self.selector is None:
             return None
-        if spec.kind == "rules":
-            from routing_chat_model.selectors.rules import Rule, RuleSelector
+        from routing_chat_model._config_build import build_selector
 
-            rules = []
-            for i, kwargs in enumerate(spec.rules):
-                with self.blame(f"rules[{i}]"):
-                    rules.append(Rule(**kwargs))
-            with self.blame("rules"):
-                return RuleSelector(rules)
-        if spec.kind == "embedding":
-            from routing_chat_model.selectors.embedding import EmbeddingSelector
+        return build_selector(self, self.selector, encoder, llm_selector)
 
-            thresholds = {r.name: r.threshold for r in spec.routes if r.threshold is not None}
-            with self.blame("selector"):
-                return EmbeddingSelector(
-                    {r.name: list(r.examples) for r in spec.routes},
-                    encoder,
-                    thresholds=thresholds or None,
-                    **spec.options,
-                )
-        if spec.kind == "llm":
-            if llm_selector is None:
-                raise self.error(
-                    "selector.type",
-                    "an 'llm' selector is built by an adapter's "
-                    "from_config (it needs a chat model).",
-                )
-            with self.blame("selector"):
-                return llm_selector(spec)
-        return self._load_saved(spec, encoder)
+    def build_gates(self) -> list[object]:
+        """The gates the file declares, built (an empty list when it declares none).
 
-    def _load_saved(self, spec: SelectorSpec, encoder: object) -> object:
-        path = Path(spec.options["path"])
-        if spec.kind == "learned":
-            from routing_chat_model.selectors.learned import LearnedSelector
+        Raises:
+            RouteConfigError: a gate rejects its settings; the message names the gate's key.
+        """
+        from routing_chat_model._config_gates import build_gate
 
-            with self.blame("selector.path"):
-                return LearnedSelector.load(path, encoder=encoder)
-        try:
-            from routing_chat_model.selectors import classifier as module  # type: ignore[attr-defined,unused-ignore]
-        except ImportError:
-            raise self.error(
-                "selector.type", "the 'classifier' selector is not available in this version."
-            ) from None
-        load = getattr(getattr(module, "ClassifierSelector", None), "load", None)
-        if load is None:
-            raise self.error("selector.type", "this version's classifier cannot be loaded.")
-        with self.blame("selector.path"):
-            return load(path, encoder=encoder)
+        return [build_gate(self, gate) for gate in self.gates]
 
 
 # -- reading files ---------------------------------------------------------------------------

@@ -346,7 +346,7 @@ INVALID_TOML = [
         GOOD_MODELS + "[budgets]\nmonthly_usd = 10\n",
         "router.toml: budgets: RoutingChatModel has no setting 'budgets'",
     ),
-    (GOOD_MODELS + "[[gates]]\ntype = 'compliance'\n", "router.toml: gates: gates are objects"),
+    (GOOD_MODELS + "[[gates]]\ntype = 'compliance'\n", "router.toml: gates[0].local: missing"),
     ('emit_routing_event = "maybe"\n' + GOOD_MODELS, "router.toml: emit_routing_event:"),
     ("models = 3\n" + GOOD_MODELS, "router.toml: not valid TOML"),
 ]

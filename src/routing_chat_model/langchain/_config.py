@@ -45,7 +45,8 @@ def from_config(
         encoder: The encoder of an embedding, learned or classifier selector (default: the
             bundled one), e.g. a LangChain `Embeddings`.
         **overrides: Any `RoutingChatModel` setting, winning over the file's
-            (`selector=`, `gates=`, `default=`, ...).
+            (`selector=`, `default=`, ...). `gates=[...]` replaces the file's `[[gates]]`
+            list as a whole.
 
     Raises:
         RouteConfigError: the file is invalid; the message names the file and the bad key.
@@ -59,9 +60,12 @@ def from_config(
         selector = spec.build_selector(
             encoder=encoder, llm_selector=lambda s: _llm_selector(s, built)
         )
+    # gates= in code replaces the file's whole list (objects the file cannot declare).
+    gates = overrides.pop("gates") if "gates" in overrides else spec.build_gates()
     kwargs = {
         "models": built,
         "selector": selector,
+        "gates": gates,
         **spec.settings_for(cls.model_fields, cls.__name__),
         **overrides,
     }

@@ -23,7 +23,7 @@ from routing_chat_model.router import Usage
 if TYPE_CHECKING:
     from routing_chat_model.langchain.chat_model import RoutingChatModel
 
-__all__ = ["agenerate", "astream", "child_call", "complete", "generate", "stream"]
+__all__ = ["agenerate", "astream", "attach", "child_call", "complete", "generate", "stream"]
 
 _PRIVATE_KWARGS = ("model", "stream", "ls_structured_output_format")
 """Call kwargs meant for the router (or LangChain's tracing), never passed to a child."""
@@ -71,15 +71,17 @@ def _annotate(
         usage_of(message) if message is not None else None,
         message.response_metadata.get("model_name") if message is not None else None,
     )
+    attach(result, decision.to_dict(), decision.model_name)
+    return decision
+
+
+def attach(result: ChatResult, routing: dict[str, Any], model_name: str | None) -> None:
+    """Put the decision dict on every generation (it becomes `response_metadata["routing"]`)."""
     for generation in result.generations:
-        generation.generation_info = {
-            **(generation.generation_info or {}),
-            "routing": decision.to_dict(),
-        }
+        generation.generation_info = {**(generation.generation_info or {}), "routing": routing}
         if not generation.message.response_metadata.get("model_name"):
             # LangChain's usage callback skips messages without a model name
-            generation.message.response_metadata["model_name"] = decision.model_name
-    return decision
+            generation.message.response_metadata["model_name"] = model_name
 
 
 def generate(

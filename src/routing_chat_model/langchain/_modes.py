@@ -196,11 +196,7 @@ def _annotate(owner: RoutingChatModel, outcome: Outcome[ChatResult]) -> RoutingD
         name = owner.models[decision.route]._get_ls_params().get("ls_model_name")
         decision = decision.evolve(model_name=name)
     final = owner.router.with_usage(decision, None, model_name=decision.model_name)
-    routing = outcome.routing(final)
-    for generation in outcome.result.generations:
-        generation.generation_info = {**(generation.generation_info or {}), "routing": routing}
-        if not generation.message.response_metadata.get("model_name"):
-            generation.message.response_metadata["model_name"] = final.model_name
+    _delegate.attach(outcome.result, outcome.routing(final), final.model_name)
     return final
 
 

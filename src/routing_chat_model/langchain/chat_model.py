@@ -127,20 +127,15 @@ class RoutingChatModel(BaseChatModel):
             first_token_timeout_s=5, idle_timeout_s=10,
         )
         ```
-        The router is the only retry loop: turn the children's own retries off
-        (`ChatOpenAI(max_retries=0)`, `ChatAnthropic(max_retries=0)`), or each router attempt
-        becomes several provider calls. A child with `max_retries > 0` gets a warning.
-        `retry` waits a jittered exponential backoff, or the provider's `Retry-After` (capped),
-        and never past `deadline_s`. Timeouts are not retried on the same model (the request
-        may have been billed; the attempt says `billing="unknown"`). Time limits cancel the
-        attempt on async calls (`ainvoke`, `astream`); sync calls check the deadline between
-        attempts only (set the child's own `timeout` to bound one sync call). The breaker is
-        shared by every call (pass one instance to several routers to share it) and shows in
-        `router.router.health()` and in each decision's `skipped`. `stream_hold_back=N` holds
-        the first N chunks before committing, `stream_hold_until_tool_call=True` holds until
-        the first tool-call chunk (calls with tools bound); both keep fallback open a little longer (chunks held are not
-        shown to the caller yet, but a child that reports tokens to callbacks itself may
-        already have reported them).
+        The router is the only retry loop: turn the children's own retries off (a child with
+        `max_retries > 0` gets a warning). Backoff is jittered and honours `Retry-After`;
+        timeouts are not retried on the same model; time limits cancel async attempts, sync
+        calls check the deadline between attempts. `stream_hold_back=N` /
+        `stream_hold_until_tool_call=True` keep fallback open while chunks are held. See the
+        README's "Reliability" section.
+
+    Gates and modes: `gates=[Compliance(...), Budget(...), LatencyTarget(...)]` narrow the models
+    each call may use; `mode=Cascade(...)` / `mode=Parallel(...)` answer with several models.
 
     Watching decisions: `response_metadata["routing"]`, one `routing_decision` custom event per
     call (`astream_events`, `BaseCallbackHandler.on_custom_event`), and run metadata

@@ -72,7 +72,8 @@ def from_config(
             tests; the others are built from `PROVIDERS`.
         encoder: The encoder of an embedding, learned or classifier selector (default: the
             bundled one), e.g. a LlamaIndex `BaseEmbedding`.
-        **overrides: Any `RoutingChatModel` setting, winning over the file's.
+        **overrides: Any `RoutingChatModel` setting, winning over the file's. `gates=[...]`
+            replaces the file's `[[gates]]` list as a whole.
 
     Raises:
         RouteConfigError: the file is invalid; the message names the file and the bad key.
@@ -86,9 +87,12 @@ def from_config(
         selector = spec.build_selector(
             encoder=encoder, llm_selector=lambda s: _llm_selector(s, built)
         )
+    # gates= in code replaces the file's whole list (objects the file cannot declare).
+    gates = overrides.pop("gates") if "gates" in overrides else spec.build_gates()
     kwargs = {
         "models": built,
         "selector": selector,
+        "gates": gates,
         **spec.settings_for(cls.model_fields, cls.__name__),
         **overrides,
     }

@@ -1,0 +1,109 @@
+"""Building the selector a router file declares: one selector, a chain or weighted links, wrapped.
+
+Kept apart from `routing_chat_model.config` so the file layout and its checks stay readable.
+Every error is re-raised naming the key of the part that failed (`selector.links[1]`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from routing_chat_model.config import RouterSpec, SelectorSpec
+
+__all__ = ["build_selector"]
+
+LLMFactory = Callable[[SelectorSpec], object]
+
+
+def build_selector(
+    router: RouterSpec, spec: SelectorSpec, encoder: object, llm_selector: LLMFactory | None
+) -> object:
+    """The selector `spec` declares, composite links and conversation wrappers included."""
+    if spec.kind in ("chain", "weighted"):
+        from routing_chat_model.selectors.hybrid import first_of, weighted
+
+        links = [build_selector(router, link, encoder, llm_selector) for link in spec.links]
+        with router.blame(spec.key):
+            if spec.kind == "chain":
+                selector: object = first_of(*links)
+            else:
+                pairs: list[tuple[Any, float]] = [
+                    (built, link.weight if link.weight is not None else 1.0)
+                    for built, link in zip(links, spec.links, strict=True)
+                ]
+                selector = weighted(pairs, spec.options.get("threshold"), **_normalize(spec))
+    else:
+        selector = _single(router, spec, encoder, llm_selector)
+    return _wrap(router, spec, selector)
+
+
+def _normalize(spec: SelectorSpec) -> dict[str, Any]:
+    normalize = spec.options.get("normalize")
+    return {} if normalize is None else {"normalize": normalize}
+
+
+def _wrap(router: RouterSpec, spec: SelectorSpec, selector: object) -> object:
+    if not spec.sticky and spec.escalate_only is None:
+        return selector
+    from routing_chat_model.selectors.conversation import escalate_only, sticky
+
+    settings = dict(spec.conversation)
+    if spec.sticky:
+        with router.blame(f"{spec.key}.sticky"):
+            return sticky(selector, **settings)
+    assert spec.escalate_only is not None
+    with router.blame(f"{spec.key}.escalate_only"):
+        return escalate_only(selector, spec.escalate_only, **settings)
+
+
+def _single(
+    router: RouterSpec, spec: SelectorSpec, encoder: object, llm_selector: LLMFactory | None
+) -> object:
+    if spec.kind == "rules":
+        from routing_chat_model.selectors.rules import Rule, RuleSelector
+
+        rules = []
+        for i, kwargs in enumerate(spec.rules):
+            with router.blame(f"rules[{i}]"):
+                rules.append(Rule(**kwargs))
+        with router.blame("rules"):
+            return RuleSelector(rules)
+    if spec.kind == "embedding":
+        from routing_chat_model.selectors.embedding import EmbeddingSelector
+
+        thresholds = {r.name: r.threshold for r in spec.routes if r.threshold is not None}
+        with router.blame(spec.key):
+            return EmbeddingSelector(
+                {r.name: list(r.examples) for r in spec.routes},
+                encoder,
+                thresholds=thresholds or None,
+                **spec.options,
+            )
+    if spec.kind == "llm":
+        if llm_selector is None:
+            raise router.error(
+                f"{spec.key}.type",
+                "an 'llm' selector is built by an adapter's from_config (it needs a chat model).",
+            )
+        with router.blame(spec.key):
+            return llm_selector(spec)
+    return _load_saved(router, spec, encoder)
+
+
+def _load_saved(router: RouterSpec, spec: SelectorSpec, encoder: object) -> object:
+    path = Path(spec.options["path"])
+    if spec.kind == "learned":
+        from routing_chat_model.selectors.learned import LearnedSelector
+
+        with router.blame(f"{spec.key}.path"):
+            return LearnedSelector.load(path, encoder=encoder)
+    from routing_chat_model.selectors.classifier import ClassifierSelector
+
+    with router.blame(f"{spec.key}.path"):
+        selector = ClassifierSelector.load(path, encoder=encoder)
+    if "threshold" in spec.options:
+        with router.blame(f"{spec.key}.threshold"):
+            selector.threshold = spec.options["threshold"]
+    return selector
