@@ -13,6 +13,17 @@ alternating call by call, so machine drift affects them alike.
 
 Targets (issue 2): rules <= 50 us p50, embedding <= 1 ms p50 (unique queries) on a 2-core box.
 
+Composed selectors and gates (issue 6) are timed together, interleaved, on unique queries
+(every call embeds), `Router.decide` only, at most `COMPOSED_ITERATIONS` calls each, in the
+JSON's "composed" list: a `ClassifierSelector` fitted on the embedding routes' examples,
+`first_of(rules, embedding)`, `weighted({embedding: 0.7, classifier: 0.3})`, `sticky(embedding)`
+and `escalate_only(embedding, order)` with a thread id (a new thread every
+`TURNS_PER_THREAD` calls, so later turns of a thread skip or floor the embedding), and the
+embedding selector behind a `Compliance` gate (default detectors; the prompts hold no personal
+data, so every call is scanned and then routed) or a `Budget` gate (a cost cap per call and a
+tenant budget; every call is priced and holds its estimate), next to the bare embedding
+selector as the baseline.
+
 A 2-million-character prompt (issue 5, bad input) is timed apart ("decide-2M" rows, at most
 `HUGE_ITERATIONS` calls): building its `RoutingRequest`, the rule selector scanning all of it,
 the same rules with `RuleSelector(max_chars=HUGE_RULES_MAX_CHARS)`, which searches only the head,
@@ -44,14 +55,31 @@ from _bench import (
     write_json,
 )
 from routing_chat_model import EmbeddingSelector, Router, RoutingRequest, Rule, RuleSelector, Turn
+from routing_chat_model.policy import Budget, Compliance
+from routing_chat_model.selectors.classifier import ClassifierSelector
+from routing_chat_model.selectors.conversation import escalate_only, sticky
+from routing_chat_model.selectors.hybrid import first_of, weighted
 
-__all__ = ["EMBEDDING_ROUTES", "build_rule_selector", "main", "unique_queries"]
+__all__ = [
+    "EMBEDDING_ROUTES",
+    "build_rule_selector",
+    "composed_routers",
+    "main",
+    "unique_queries",
+]
 
 MODELS = ("fast", "code", "strong")
 RULE_TARGET_US = 50.0
 EMBEDDING_TARGET_US = 1000.0
 HUGE_CHARS = 2_000_000
-HUGE_ITERATIONS = 200
+HUGE_ITERATIONS = 40
+COMPOSED_ITERATIONS = 2000
+TURNS_PER_THREAD = 4
+PRICES = {
+    "fast": {"input_per_mtok": 0.15, "output_per_mtok": 0.6},
+    "code": {"input_per_mtok": 1.0, "output_per_mtok": 4.0},
+    "strong": {"input_per_mtok": 5.0, "output_per_mtok": 15.0},
+}
 HUGE_RULES_MAX_CHARS = 20_000
 
 EMBEDDING_ROUTES: dict[str, list[str]] = {
@@ -337,6 +365,89 @@ def bench_embedding(iterations: int, warmup: int) -> list[dict[str, Any]]:
     ]
 
 
+def composed_routers() -> dict[str, tuple[str, Router]]:
+    """Label -> (selector column, router) for each composed selector or gate, and the baseline."""
+
+    def embedding() -> EmbeddingSelector:
+        return EmbeddingSelector(EMBEDDING_ROUTES).warm()
+
+    def router(selector: object, **settings: Any) -> Router:
+        return Router(MODELS, selector=selector, default="fast", **settings)
+
+    classifier = ClassifierSelector.from_examples(EMBEDDING_ROUTES)
+    budget = Budget(prices=PRICES, max_cost_per_call=0.05, tenant_budget=1e9, hold_seconds=3600.0)
+    compliance = Compliance(local=["fast"])
+    order = list(MODELS)  # fast < code < strong
+    routers = {
+        "embedding (baseline)": ("embedding", router(embedding())),
+        "classifier": ("classifier", router(classifier)),
+        "first_of(rules, embedding)": (
+            "chain",
+            router(first_of(build_rule_selector(), embedding())),
+        ),
+        "weighted(embedding .7, classifier .3)": (
+            "weighted",
+            router(weighted({embedding(): 0.7, classifier: 0.3})),
+        ),
+        "sticky(embedding)": ("sticky", router(sticky(embedding()))),
+        "escalate_only(embedding)": (
+            "escalate_only",
+            router(escalate_only(embedding(), order)),
+        ),
+        "Compliance gate + embedding": (
+            "gate:compliance",
+            router(embedding(), gates=[compliance]),
+        ),
+        "Budget gate + embedding": (
+            "gate:budget",
+            router(embedding(), gates=[budget]),
+        ),
+    }
+    return routers
+
+
+def _decider(router: Router, requests: list[RoutingRequest]) -> Callable[[], object]:
+    nxt = iter(requests).__next__
+    return lambda: router.decide(nxt())
+
+
+def bench_composed(iterations: int, warmup: int) -> list[dict[str, Any]]:
+    """`Router.decide` of each composed selector and gate on unique queries, interleaved."""
+    n, warm = min(iterations, COMPOSED_ITERATIONS), min(warmup, 200)
+    routers = composed_routers()
+    per = n + warm
+    pool = unique_queries(per * len(routers))
+    fns: dict[str, Callable[[], object]] = {}
+    for k, (label, (_, router)) in enumerate(routers.items()):
+        texts = pool[k * per : (k + 1) * per]
+        requests = [
+            _request(t, metadata={"thread_id": f"t{i // TURNS_PER_THREAD}", "tenant_id": "acme"})
+            for i, t in enumerate(texts)
+        ]
+        fns[label] = _decider(router, requests)
+    # Sanity: every one of them routes a coding request to the code model.
+    probe = _request(
+        "write a python function that parses a CSV file", metadata={"tenant_id": "acme"}
+    )
+    for label, (_, router) in routers.items():
+        decision = router.decide(probe)
+        if decision.route != "code":
+            raise SystemExit(f"{label} routed a coding request to {decision.route!r}")
+    samples = interleaved(fns, n, warm)
+    threads = f"unique, {TURNS_PER_THREAD} turns/thread"
+    return [
+        _row(
+            label,
+            column,
+            "decide",
+            threads if column in ("sticky", "escalate_only") else "unique",
+            samples[label],
+            None,
+        )
+        for label, (column, _) in routers.items()
+    ]
+
+
 def _huge_prompts(n: int) -> list[str]:
     """`n` distinct 2 M-character prompts (distinct from their first characters on)."""
     body = "The quarterly report covers revenue, costs and hiring across regions. "
@@ -416,14 +527,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run both selectors, print the table, write the JSON."""
-    args = parse_args(argv)
-    machine = machine_info()
-    rows = bench_rules(args.iterations, args.warmup) + bench_embedding(args.iterations, args.warmup)
-    huge_rows, peaks = bench_huge(args.iterations, args.warmup)
-    rows += huge_rows
-    table = [
+def _table(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
+    return [
         [
             r["name"],
             r["queries"],
@@ -436,10 +541,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         for r in rows
     ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selectors, print the tables, write the JSON."""
+    args = parse_args(argv)
+    machine = machine_info()
+    rows = bench_rules(args.iterations, args.warmup) + bench_embedding(args.iterations, args.warmup)
+    huge_rows, peaks = bench_huge(args.iterations, args.warmup)
+    rows += huge_rows
+    composed = bench_composed(args.iterations, args.warmup)
+    columns = ["measurement", "queries", "p50", "p90", "p99", "mean", "target p50", "met"]
     print_table(
-        f"Decision latency, microseconds ({args.iterations} calls per row, {args.warmup} warm-up)",
-        ["measurement", "queries", "p50", "p90", "p99", "mean", "target p50", "met"],
-        table,
+        f"Decision latency, microseconds ({args.iterations} calls per row, {args.warmup} warm-up"
+        f"; 2 M-char rows: {min(args.iterations, HUGE_ITERATIONS)} calls)",
+        columns,
+        _table(rows),
+    )
+    print()
+    print_table(
+        "Composed selectors and gates, Router.decide, microseconds "
+        f"({composed[0]['n']} calls per row, interleaved)",
+        columns,
+        _table(composed),
     )
     print(
         f"\n{HUGE_CHARS:,}-character prompt, peak memory traced during one call: "
@@ -460,6 +584,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "embedding_encoder": "default (WordLlama l2_supercat, 256 dims)",
         },
         "results": rows,
+        "composed": composed,
         "huge_prompt": {"chars": HUGE_CHARS, "peak_bytes": peaks},
     }
     path = write_json(args.out, payload)

@@ -2,9 +2,12 @@
 
 `configs/router.toml` and `configs/router.yaml` describe the same support bot: billing
 questions go to a fine-tuned model, anything mentioning a password or passport stays on a local
-model (which never falls back to a remote one), everything else goes to a small model. The file
-holds models as `provider:model` strings, rules, fallbacks, capabilities and prices; code holds
-nothing but the path:
+model (which never falls back to a remote one), everything else goes to a small model. Two gates
+sit in front of the rules: a compliance gate keeps any request holding an email address, a card
+number or an API key on the local model, and a budget gate caps each call's estimated cost and
+gives each customer a monthly budget (the customer comes from the call's metadata). The file
+holds models as `provider:model` strings, rules, gates, fallbacks, capabilities and prices;
+code holds nothing but the path:
 
 ```python
 router = RoutingChatModel.from_config("configs/router.toml")          # LangChain
@@ -30,6 +33,7 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
 from routing_chat_model.langchain import RoutingChatModel
 from routing_chat_model.llama_index import RoutingChatModel as LlamaIndexRouter
+from routing_chat_model.policy import Budget
 from routing_chat_model.testing import ScriptedChatModel, ScriptedLLM
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -37,7 +41,9 @@ QUESTIONS = [
     "I was charged twice on my last invoice",
     "hello! what can you help me with?",
     "my passport number is X123, can you store it?",
+    "refund the invoice and send it to jane@example.com",  # billing words, but an email
 ]
+CUSTOMER = {"customer": "acme"}
 
 
 def langchain_router() -> RoutingChatModel:
@@ -58,12 +64,16 @@ def main() -> dict[str, list[dict[str, Any]]]:
     llm = llama_index_router()
     print("question -> route (reason) | TOML + LangChain | YAML + LlamaIndex")
     for question in QUESTIONS:
-        lc = router.invoke(question).response_metadata["routing"]
-        reply = llm.chat([ChatMessage(role=MessageRole.USER, content=question)])
-        li = reply.additional_kwargs["routing"]
+        answer = router.invoke(question, config={"metadata": CUSTOMER})
+        lc = answer.response_metadata["routing"]
+        message = ChatMessage(role=MessageRole.USER, content=question)
+        li = llm.chat([message], routing_metadata=CUSTOMER).additional_kwargs["routing"]
         results["toml"].append({"route": lc["route"], "reason": lc["reason"]})
         results["yaml"].append({"route": li["route"], "reason": li["reason"]})
         print(f"{question[:40]!r:44} -> {lc['route']:8} ({lc['reason']}) | {li['route']}")
+    budget = next(g for g in router.gates if isinstance(g, Budget))
+    status = budget.status(CUSTOMER["customer"])
+    print(f"acme spent ${status.spent:.6f} of its ${status.budget:.2f} this month (LangChain)")
     return results
 
 

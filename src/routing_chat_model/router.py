@@ -227,9 +227,10 @@ class Router:
         for flag, attr, label in _NEEDS:
             if getattr(request, flag) and getattr(caps, attr) is False:
                 return f"the request needs {label}, the model has none"
-        for kind, attr in _MEDIA:
-            if kind in request.media and getattr(caps, attr) is False:
-                return f"the request carries {kind} input, the model takes none"
+        if request.media:
+            for kind, attr in _MEDIA:
+                if kind in request.media and getattr(caps, attr) is False:
+                    return f"the request carries {kind} input, the model takes none"
         limit = caps.max_input_tokens
         if limit is not None and request.token_estimate > limit:
             return f"~{request.token_estimate} prompt tokens exceed its {limit}-token window"

@@ -25,7 +25,9 @@ from routing_chat_model.selectors.rules import RuleSelector
 from routing_chat_model.testing import ScriptedChatModel, ScriptedLLM
 from tests.support.openai_server import hashed_embedding
 
-MODELS = '[models]\nfast = "openai:gpt-4o-mini"\nstrong = "openai:gpt-4o"\nlocal = "ollama:llama3.2"\n'
+MODELS = (
+    '[models]\nfast = "openai:gpt-4o-mini"\nstrong = "openai:gpt-4o"\nlocal = "ollama:llama3.2"\n'
+)
 PRICES = """
 [prices.fast]
 input_per_mtok = 0.15
@@ -313,8 +315,7 @@ BAD_GATES = [
         "router.toml: gates[0].allow_selector: expected true or false",
     ),
     (
-        '[[gates]]\ntype = "compliance"\nlocal = ["local"]\ndetectors = []\n'
-        "metadata_key = false\n",
+        '[[gates]]\ntype = "compliance"\nlocal = ["local"]\ndetectors = []\nmetadata_key = false\n',
         "router.toml: gates[0]: Compliance(detectors=[], metadata_key=None) can never",
     ),
     ('[[gates]]\ntype = "latency"\n', "router.toml: gates[0].max_ms: missing"),
