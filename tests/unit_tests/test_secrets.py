@@ -157,6 +157,9 @@ def test_llama_index_surfaces_never_show_the_key(
         dispatcher.event_handlers.remove(handler)
     assert any("decision" in e for e in seen)
     assert_clean("to_dict", router.to_dict())
+    # to_json works although selectors, gates and policies are Python objects (their reprs)
+    assert_clean("to_json", router.to_json())
+    assert json.loads(router.to_json())["class_name"] == "RoutingChatModel"
     assert_clean("decision", response.additional_kwargs["routing"])
     assert_clean("instrumentation events", seen)
     assert_clean("log records", [r.getMessage() for r in caplog.records])

@@ -28,7 +28,7 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.tools.types import BaseTool
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
 from typing_extensions import Self
 
 from routing_chat_model._copying import deepcopy_model
@@ -244,6 +244,25 @@ class RoutingChatModel(FunctionCallingLLM):
     def metadata(self) -> LLMMetadata:
         """The children's metadata merged (see `merged_metadata`); computed when built."""
         return self._metadata
+
+    @field_serializer(
+        "selector",
+        "gates",
+        "retry",
+        "circuit_breaker",
+        "mode",
+        "fallback_exceptions",
+    )
+    def _as_text(self, value: Any) -> Any:
+        """Python objects in settings dump as their repr, so `to_dict`/`to_json` work.
+
+        Reprs of selectors, gates and policies show settings only, never keys or prompt text.
+        """
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return [v.__qualname__ if isinstance(v, type) else repr(v) for v in value]
+        return repr(value)
 
     def __repr_args__(self) -> Any:
         """Pydantic's repr fields, each child shown by class and model name only.
