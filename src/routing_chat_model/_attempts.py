@@ -63,7 +63,16 @@ Limit = tuple[float, str]
 class _Call:
     """The attempts of one call: records each, and decides what happens after a failure."""
 
-    __slots__ = ("attempts", "deadline", "decision", "errors", "max_window", "router", "skipped")
+    __slots__ = (
+        "attempts",
+        "deadline",
+        "decision",
+        "errors",
+        "max_window",
+        "probe",
+        "router",
+        "skipped",
+    )
 
     def __init__(self, router: Router, decision: RoutingDecision) -> None:
         self.router = router
@@ -74,6 +83,8 @@ class _Call:
         self.max_window: int | None = None
         """After a context-window overflow: models with a window this size or smaller are
         skipped."""
+        self.probe: str | None = None
+        """The model whose half-open probe this call holds (only it may release the probe)."""
         deadline_s = router.deadline_s
         self.deadline = None if deadline_s is None else router.clock() + deadline_s
 
@@ -89,15 +100,22 @@ class _Call:
                     continue
             # When every planned model is cooling, the last one is tried anyway, so the breaker
             # alone never fails a call (and it never adds a model outside the plan).
-            last_resort = index == len(plan) - 1 and not self.attempts
-            if breaker is not None and not breaker.allow(route) and not last_resort:
-                self.skipped.append(f"{route}: cooling")
-                continue
+            if breaker is not None:
+                probe = breaker.acquire(route)
+                if probe is None and not (index == len(plan) - 1 and not self.attempts):
+                    self.skipped.append(f"{route}: cooling")
+                    continue
+                self.probe = route if probe else None
             yield route
 
-    def check_deadline(self) -> None:
-        """Raise `DeadlineExceededError` when the call's deadline has passed."""
+    def check_deadline(self, route: str | None = None) -> None:
+        """Raise `DeadlineExceededError` when the call's deadline has passed.
+
+        `route` is the model about to be called: a probe claimed for it is given back.
+        """
         if self.deadline is not None and self.router.clock() >= self.deadline:
+            if route is not None:
+                self.abandoned(route)
             raise DeadlineExceededError(
                 self.router.deadline_s or 0.0, self.attempts, self.errors
             ) from (self.errors[-1] if self.errors else None)
@@ -136,10 +154,12 @@ class _Call:
         breaker = router.circuit_breaker
         cooling = False
         if breaker is not None:
+            holds_probe, self.probe = self.probe == route, None
             if isinstance(exc, AttemptTimeoutError) and exc.phase == "deadline":
-                breaker.release(route)  # the call ran out of time, not the model
+                if holds_probe:
+                    breaker.release(route)  # the call ran out of time, not the model
             else:
-                cooling = breaker.failure(route, kind, exc, retry_after)
+                cooling = breaker.failure(route, kind, exc, retry_after, holds_probe=holds_probe)
         delay: float | None = None
         policy = router.retry
         if (
@@ -174,11 +194,13 @@ class _Call:
 
     def abandoned(self, route: str) -> None:
         """The attempt ended without an outcome (cancelled, interrupted by the user)."""
-        if self.router.circuit_breaker is not None:
+        if self.router.circuit_breaker is not None and self.probe == route:
+            self.probe = None
             self.router.circuit_breaker.release(route)
 
     def succeeded(self, route: str, start: float, retry: int) -> RoutingDecision:
         if self.router.circuit_breaker is not None:
+            self.probe = None
             self.router.circuit_breaker.success(route)
         self.attempts.append(Attempt(route, None, None, _ms_since(start), retry=retry))
         if self.skipped:
@@ -217,7 +239,7 @@ def run(
     for route in log.plan():
         retry = 0
         while True:
-            log.check_deadline()
+            log.check_deadline(route)
             start = time.perf_counter()
             try:
                 result = call(route)
@@ -244,7 +266,7 @@ async def arun(
     for route in log.plan():
         retry = 0
         while True:
-            log.check_deadline()
+            log.check_deadline(route)
             start = time.perf_counter()
             try:
                 if timed:
@@ -316,7 +338,7 @@ def run_stream(
     for route in log.plan():
         retry = 0
         while True:
-            log.check_deadline()
+            log.check_deadline(route)
             start = time.perf_counter()
             opened = _Opened(router.stream_hold_back, commit, empty)
             try:
@@ -364,7 +386,7 @@ async def arun_stream(
     for route in log.plan():
         retry = 0
         while True:
-            log.check_deadline()
+            log.check_deadline(route)
             start = time.perf_counter()
             opened = _AOpened(router.stream_hold_back, commit, empty)
             try:
@@ -453,11 +475,14 @@ class _AOpened:
     async def fill(self, stream: AsyncIterator[Any], log: _Call, route: str, start: float) -> None:
         self.stream = self.to_close = stream
         timed = log.router.stream_timed
+        started = False  # a chunk with some of the answer arrived (not just the role)
         while True:
             try:
                 if timed:
-                    limit = log.limit(start, "idle" if self.held else "first_token")
-                    self.held.append(await _within(stream.__anext__(), route, limit))
+                    limit = log.limit(start, "idle" if started else "first_token")
+                    chunk = await _within(stream.__anext__(), route, limit)
+                    started = started or self.empty is None or not self.empty(chunk)
+                    self.held.append(chunk)
                 else:
                     self.held.append(await stream.__anext__())
             except StopAsyncIteration:

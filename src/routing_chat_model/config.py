@@ -405,8 +405,10 @@ def _parse_yaml(path: Path, raw: bytes) -> Any:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, (list, dict)):
+                raise RouteConfigError(f"{path.name}: line {line}: a key must be a name.")
             if key in out:
-                line = key_node.start_mark.line + 1
                 raise RouteConfigError(f"{path.name}: line {line}: duplicate key {key!r}.")
             out[key] = loader.construct_object(value_node, deep=True)
         return out

@@ -98,3 +98,40 @@ def test_npz_with_pickled_objects_is_refused(tmp_path):
     np.savez(tmp_path / "sel.npz", vectors=np.array([object()], dtype=object))
     with pytest.raises(RouteConfigError, match="not a valid saved LearnedSelector"):
         LearnedSelector.load(path, encoder=BagEncoder())
+
+
+def test_corrupt_arrays_bad_rows_and_text_arrays_are_refused_naming_the_file(tmp_path):
+    data = load_dataset(write_dataset(tmp_path / "d.csv"))
+    path = LearnedSelector(data, encoder=BagEncoder()).save(tmp_path / "sel.json")
+    npz = tmp_path / "sel.npz"
+    with np.load(npz) as arrays:
+        kept = {k: arrays[k] for k in arrays.files}
+    npz.write_bytes(npz.read_bytes()[:100])  # truncated
+    with pytest.raises(RouteConfigError, match="sel.npz.*unreadable arrays"):
+        LearnedSelector.load(path, encoder=BagEncoder())
+    np.savez(npz, **kept)
+    settings = json.loads(path.read_text())
+    path.write_text(json.dumps({**settings, "rows": "many"}))
+    with pytest.raises(RouteConfigError, match="'rows' must be an int"):
+        LearnedSelector.load(path, encoder=BagEncoder())
+    path.write_text(json.dumps(settings))
+    np.savez(npz, **{**kept, "vectors": kept["vectors"].astype(str)})
+    with pytest.raises(RouteConfigError, match="'vectors' is not numeric"):
+        LearnedSelector.load(path, encoder=BagEncoder())
+
+
+def test_feedback_memory_is_bounded_and_overwrites_the_oldest_rows():
+    from routing_chat_model.selectors._predictors import Memory
+
+    base = np.eye(3, 4, dtype=np.float32)
+    mem = Memory(base, np.zeros((3, 2)), np.zeros((3, 2)), max_added=5)
+    for i in range(12):
+        vector = np.full(4, i, dtype=np.float32)
+        mem.append(vector, model=i % 2, quality=1.0, cost=0.1)
+    assert mem.n == 3 + 5  # training rows kept, then at most 5 added rows
+    assert np.array_equal(mem.x[:3], base)
+    kept = sorted(int(v) for v in mem.x[3 : mem.n, 0])
+    assert kept == [7, 8, 9, 10, 11]  # the five most recent observations
+    for row in range(3, mem.n):
+        model = int(mem.x[row, 0]) % 2
+        assert mem.q[row, model] == 1.0 and np.isnan(mem.q[row, 1 - model])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -109,15 +111,21 @@ def _read_arrays(path: Path, settings: dict[str, Any]) -> dict[str, np.ndarray[A
             arrays = {name: data[name] for name in data.files}
     except FileNotFoundError:
         raise RouteConfigError(f"{path}: no such file (it is saved next to the JSON).") from None
-    except (ValueError, OSError) as exc:
-        raise _bad(path, f"unreadable arrays ({exc})") from None
-    n, m = int(settings.get("rows", -1)), len(settings["models"])
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise _bad(path, f"unreadable arrays ({type(exc).__name__})") from None
+    rows = settings.get("rows", -1)
+    if isinstance(rows, bool) or not isinstance(rows, int):
+        raise _bad(path, f"'rows' must be an int, got {rows!r}")
+    n, m = rows, len(settings["models"])
     for name in ("vectors", "quality", "cost"):
         if name not in arrays:
             raise _bad(path, f"array {name!r} is missing")
     vectors, quality, cost = arrays["vectors"], arrays["quality"], arrays["cost"]
     if vectors.ndim != 2 or len(vectors) != n or quality.shape != (n, m) or cost.shape != (n, m):
         raise _bad(path, "array shapes do not match the settings")
+    for name in ("vectors", "quality", "cost"):
+        if not np.issubdtype(arrays[name].dtype, np.number):
+            raise _bad(path, f"array {name!r} is not numeric ({arrays[name].dtype})")
     if not np.isfinite(vectors).all():
         raise _bad(path, "vectors hold NaN or infinite values")
     return arrays

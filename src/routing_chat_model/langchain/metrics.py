@@ -28,6 +28,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
+from routing_chat_model.errors import RouteConfigError
 from routing_chat_model.langchain._events import ROUTING_EVENT
 from routing_chat_model.metrics import DecisionLog, RoutingMetrics
 
@@ -71,6 +72,8 @@ class RoutingMetricsHandler(BaseCallbackHandler):
         log: DecisionLog | None = None,
         max_runs: int = 10_000,
     ) -> None:
+        if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
+            raise RouteConfigError(f"max_runs must be an int >= 1, got {max_runs!r}.")
         self.metrics = metrics if metrics is not None else RoutingMetrics()
         self.log = log
         self.max_runs = max_runs

@@ -197,7 +197,9 @@ class _Relay:
 
     def push(self, chunk: R, decision: RoutingDecision) -> Iterator[R]:
         if self.decision is None:
-            self.decision = complete(self.owner, decision, None, model_name_of(chunk))
+            # not `complete`: that shows the gates the decision, once per call, in `close`
+            name = model_name_of(chunk) or self.owner._child_model_name(decision.route)
+            self.decision = decision.evolve(model_name=name)
             self.routing = self.decision.to_dict()
         self.last = chunk
         if self.held is not None:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.errors import AllModelsFailedError, RouteConfigError
 from routing_chat_model.modes._engine import Failed, Stepped
+from routing_chat_model.modes._types import NoAcceptedAnswerError, Outcome
 from routing_chat_model.modes.checks import AJudgeFn, Check, Judge, JudgeFn, as_checks
 
-__all__ = ["BYPASSED_SELECTORS", "JudgeBinder", "ModeBase", "all_failed"]
+__all__ = ["BYPASSED_SELECTORS", "JudgeBinder", "ModeBase", "all_failed", "none_passed"]
+
+if TYPE_CHECKING:
+    from routing_chat_model.router import Router
 
 JudgeBinder = Callable[[object], "tuple[JudgeFn, AJudgeFn | None] | None"]
 """Turns a framework chat model into judge callables (None: not a model of that framework)."""
@@ -102,3 +106,13 @@ def all_failed(mode: str, outcomes: Sequence[Stepped]) -> AllModelsFailedError:
     routes: list[str] = [r for o in failed for r in o.error.routes]
     summary = ", ".join(f"{r}: {type(e).__name__}" for r, e in zip(routes, errors, strict=True))
     return AllModelsFailedError(f"{mode}: every model failed ({summary})", errors, routes)
+
+
+def none_passed(router: Router, mode: str, outcome: Outcome[Any]) -> NoAcceptedAnswerError:
+    """The error when no answer passed, after the gates observed the call's totals.
+
+    The rejected answers were paid for, so a budget must record that spend as for a success.
+    """
+    decision = outcome.decision
+    final = router.with_usage(decision, None, model_name=decision.model_name)
+    return NoAcceptedAnswerError(mode, outcome.steps, final)

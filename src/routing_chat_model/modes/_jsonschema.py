@@ -135,7 +135,9 @@ def _object_error(value: Any, schema: Mapping[str, Any], path: str) -> str | Non
     extra = schema.get("additionalProperties", True)
     for name, item in value.items():
         sub = props.get(name, extra)
-        error = first_error(item, sub, f"{path}.{name}")
+        # An extra key is the answer's text: named only when it is a short identifier.
+        plain = name in props or (name.isidentifier() and len(name) <= 32)
+        error = first_error(item, sub, f"{path}.{name}" if plain else f"{path}.<property>")
         if error is not None:
             return error
     return None

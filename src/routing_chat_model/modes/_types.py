@@ -181,10 +181,14 @@ class Outcome(Generic[R]):
 class NoAcceptedAnswerError(RoutingError):
     """No answer passed a mode's checks and the mode was told to raise (`if_none_pass="raise"`).
 
-    `steps` holds every step (each rejected answer with its reason and cost).
+    `steps` holds every step (each rejected answer with its reason and cost); `decision` the
+    call's decision with the totals of what the rejected answers cost (gates observed it, so a
+    budget records that spend).
     """
 
-    def __init__(self, mode: str, steps: Sequence[Step]) -> None:
+    def __init__(
+        self, mode: str, steps: Sequence[Step], decision: RoutingDecision | None = None
+    ) -> None:
         reasons = "; ".join(f"{s.route}: {s.reason}" for s in steps if s.role == "answer")
         super().__init__(
             f"{mode}: no answer passed the checks ({reasons}). Loosen the checks, add a "
@@ -192,3 +196,4 @@ class NoAcceptedAnswerError(RoutingError):
         )
         self.mode = mode
         self.steps = tuple(steps)
+        self.decision = decision

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.errors import RouteConfigError
-from routing_chat_model.modes._base import ModeBase, all_failed
+from routing_chat_model.modes._base import ModeBase, all_failed, none_passed
 from routing_chat_model.modes._engine import (
     Done,
     Stepped,
@@ -28,7 +28,7 @@ from routing_chat_model.modes._engine import (
     finish,
     steps_of,
 )
-from routing_chat_model.modes._types import Binding, NoAcceptedAnswerError, Outcome, Step
+from routing_chat_model.modes._types import Binding, Outcome, Step
 
 if TYPE_CHECKING:
     from routing_chat_model.router import Router
@@ -97,7 +97,7 @@ class Cascade(ModeBase):
 
     def routes(self, router: Router, decision: RoutingDecision) -> tuple[str, ...]:
         """The routes this call may ask, in order."""
-        allowed = set(decision.candidates) or set(router.models)
+        allowed = set(decision.candidates or (decision.route,))  # never widen: fail closed
         order = [r for r in (self.order or router.models) if r in allowed]
         if self.start == "selected" and decision.route in order:
             order = order[order.index(decision.route) :]
@@ -172,10 +172,11 @@ class Cascade(ModeBase):
         answered = [o for o in outcomes if isinstance(o, Done)]
         if not answered:
             raise all_failed(self.name, outcomes)
-        if self.if_none_pass == "raise":
-            raise NoAcceptedAnswerError(self.name, steps)
         last: Done[R] = answered[-1]
-        return self._finish(router, decision, last, outcomes, steps, accepted=False)
+        outcome = self._finish(router, decision, last, outcomes, steps, accepted=False)
+        if self.if_none_pass == "raise":
+            raise none_passed(router, self.name, outcome)
+        return outcome
 
     def __repr__(self) -> str:
         order = list(self.order) if self.order is not None else None

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.errors import RouteConfigError
-from routing_chat_model.modes._base import ModeBase, all_failed
+from routing_chat_model.modes._base import ModeBase, all_failed, none_passed
 from routing_chat_model.modes._engine import (
     Done,
     Stepped,
@@ -39,7 +39,7 @@ from routing_chat_model.modes._engine import (
     price,
     steps_of,
 )
-from routing_chat_model.modes._types import Binding, NoAcceptedAnswerError, Outcome, Step, Verdict
+from routing_chat_model.modes._types import Binding, Outcome, Step, Verdict
 from routing_chat_model.modes.checks import Judge
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ class Parallel(ModeBase):
     def branches(self, router: Router, decision: RoutingDecision) -> tuple[str, ...]:
         """The routes this call asks."""
         if self.routes_ is not None:
-            allowed = set(decision.candidates) or set(router.models)
+            allowed = set(decision.candidates or (decision.route,))  # never widen: fail closed
             out = tuple(r for r in self.routes_ if r in allowed)
         else:
             plan = decision.plan or (decision.route,)
@@ -250,10 +250,10 @@ class Parallel(ModeBase):
             raise all_failed(self.name, outcomes)
         valid = [o for o in done if _passed(results[o.route][1])]
         accepted = bool(valid)
-        if not valid and self.if_none_pass == "raise":
-            raise NoAcceptedAnswerError(self.name, _flat(per_route, routes))
         pool = valid or done
         context = (router, decision, bind, routes, outcomes, per_route, accepted)
+        if not valid and self.if_none_pass == "raise":
+            raise none_passed(router, self.name, self._chose(context, pool[0], ""))
         if self.aggregate == "first_valid":
             chosen = next(o for o in pool if o.route == winner) if winner else pool[0]
             return self._chose(context, chosen, "not chosen: another answer came first")
@@ -265,12 +265,24 @@ class Parallel(ModeBase):
             judge = self._judge()
             verdicts = [judge.score(bind.question, o.answer) for o in pool]
             return self._judged(context, pool, verdicts)
+        excluded = self._synthesizer_excluded(router, decision)
+        if excluded is not None:  # a gate (e.g. compliance) keeps the request from it
+            return self._chose(context, pool[0], excluded)
         if not sync:
             return self._asynthesized(context, pool)
         assert bind.synthesize is not None, "aggregate='synthesize' needs Binding.synthesize"
         started = time.perf_counter()
         result = bind.synthesize(bind.question, [o.answer for o in pool])
         return self._synthesized(context, result, started)
+
+    def _synthesizer_excluded(self, router: Router, decision: RoutingDecision) -> str | None:
+        """Why a synthesiser that is a route may not see this request (None: it may)."""
+        name = self.synthesizer
+        if not (isinstance(name, str) and name in router.models):
+            return None
+        if name in (decision.candidates or (decision.route,)):
+            return None
+        return f"not chosen: synthesizer {name!r} is excluded for this request; first answer used"
 
     def _judge(self) -> Judge:
         assert self.judge is not None

@@ -241,7 +241,7 @@ _US_PHONE = re.compile(
     r"[\d(](?<![\w.+-][\d(])(?:(?<=\()\d{3}\) ?|(?<=\d)\d{2}[-. ])\d{3}[-. ]\d{4}"
     r"(?![\w]|[.-]\d)"
 )
-_NATIONAL_PHONE = re.compile(r"0(?<![\w.+/-]0)\d{1,4}(?:[ .\-/]\d{2,8}){1,4}(?![\w]|[.\-/]\d)")
+_NATIONAL_PHONE = re.compile(r"0(?<![\w.+/-]0)[1-9]\d{0,3}(?:[ .\-/]\d{2,8}){1,4}(?![\w]|[.\-/]\d)")
 
 
 def _intl_phone(m: re.Match[str]) -> bool:
@@ -417,7 +417,7 @@ def _bearer(text: str, lowered: str) -> bool:
 
 _KEY_NAMES = ("key", "secret", "passw", "pwd", "token", "credential")
 _ASSIGNED = re.compile(
-    r"[A-Za-z0-9_-]*[\"']?\s{0,3}[:=]\s{0,3}[\"']?([^\s\"'`,;()<>{}\[\]]{8,200})"
+    r"[A-Za-z0-9_-]{0,64}[\"']?\s{0,3}[:=]\s{0,3}[\"']?([^\s\"'`,;()<>{}\[\]]{8,200})"
 )
 
 

@@ -167,20 +167,27 @@ class CircuitBreaker:
         A caller that got True must report the attempt's outcome (`success`, `failure` or
         `release`); a probe nobody reports on is given up after `max(cooldown_s, 60)` seconds.
         """
+        return self.acquire(model) is not None
+
+    def acquire(self, model: str) -> bool | None:
+        """Like `allow`: None when refused, else whether the caller now holds the probe.
+
+        Only the holder of the probe may `release` it (others would free a probe in flight).
+        """
         with self._lock:
             health = self._models.get(model)
             if health is None or health.state == "closed":
-                return True
+                return False
             now = self.clock()
             if health.state == "open":
                 if now < health.until:
-                    return False
+                    return None
                 health.state, health.probe_since = "half_open", now
                 opened = True
             elif health.probe_since is not None and now - health.probe_since < max(
                 self.cooldown_s, _LOST_PROBE_S
             ):
-                return False  # a probe is in flight
+                return None  # a probe is in flight
             else:
                 health.probe_since, opened = now, False
         if opened:
@@ -201,14 +208,22 @@ class CircuitBreaker:
         self._notify(model, old, "closed")
 
     def failure(
-        self, model: str, kind: ErrorKind, exc: BaseException, retry_after: float | None = None
+        self,
+        model: str,
+        kind: ErrorKind,
+        exc: BaseException,
+        retry_after: float | None = None,
+        *,
+        holds_probe: bool = True,
     ) -> bool:
         """Record a failed attempt; returns whether `model` is now open (cooling).
 
-        Failures of other kinds than `trip_on` only release a claimed probe.
+        Failures of other kinds than `trip_on` only release the probe, if the caller holds it
+        (`holds_probe`: False for an attempt made without claiming it).
         """
         if kind not in self.trip_on and status_code_of(exc) not in _UNUSABLE_STATUSES:
-            self.release(model)
+            if holds_probe:
+                self.release(model)
             return self.is_open(model)
         with self._lock:
             health = self._entry(model)

@@ -40,10 +40,17 @@ def check_wtp(value: float | None) -> float:
 
 
 class Memory:
-    """kNN memory: unit embeddings with per-model quality and cost (NaN = unknown), growable."""
+    """kNN memory: unit embeddings with per-model quality and cost (NaN = unknown), growable.
 
-    def __init__(self, vectors: _F32, quality: _F64, cost: _F64) -> None:
+    Rows appended after construction (observed outcomes) are bounded: past `max_added` of them,
+    each new row overwrites the oldest added one, so a long-running service keeps flat memory.
+    """
+
+    def __init__(self, vectors: _F32, quality: _F64, cost: _F64, max_added: int = 100_000) -> None:
         self.n = len(vectors)
+        self.base = self.n
+        self.max_added = max_added
+        self.added = 0
         cap = max(16, self.n)
         self.x = np.zeros((cap, vectors.shape[1]), dtype=np.float32)
         self.q = np.full((cap, quality.shape[1]), np.nan)
@@ -51,15 +58,21 @@ class Memory:
         self.x[: self.n], self.q[: self.n], self.c[: self.n] = vectors, quality, cost
 
     def append(self, vector: _F32, model: int, quality: float, cost: float) -> None:
-        if self.n == len(self.x):
-            grow = len(self.x)
-            self.x = np.concatenate([self.x, np.zeros((grow, self.x.shape[1]), np.float32)])
-            self.q = np.concatenate([self.q, np.full((grow, self.q.shape[1]), np.nan)])
-            self.c = np.concatenate([self.c, np.full((grow, self.c.shape[1]), np.nan)])
-        self.x[self.n] = vector
-        self.q[self.n, model] = quality
-        self.c[self.n, model] = cost
-        self.n += 1
+        if self.n - self.base >= self.max_added:  # full: overwrite the oldest added row
+            row = self.base + self.added % self.max_added
+            self.q[row], self.c[row] = np.nan, np.nan
+        else:
+            if self.n == len(self.x):
+                grow = min(len(self.x), self.base + self.max_added - self.n)
+                self.x = np.concatenate([self.x, np.zeros((grow, self.x.shape[1]), np.float32)])
+                self.q = np.concatenate([self.q, np.full((grow, self.q.shape[1]), np.nan)])
+                self.c = np.concatenate([self.c, np.full((grow, self.c.shape[1]), np.nan)])
+            row = self.n
+            self.n += 1
+        self.x[row] = vector
+        self.q[row, model] = quality
+        self.c[row, model] = cost
+        self.added += 1
 
 
 def knn(sims: _F64, values: _F64, k: int) -> _F64:

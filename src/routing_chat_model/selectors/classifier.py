@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -247,7 +249,9 @@ class ClassifierSelector:
     def probabilities(self, vectors: npt.ArrayLike) -> _F64:
         """Calibrated route probabilities `(n, len(routes))` of embeddings, in route order."""
         weights = self._model()
-        x = _unit(check_vectors(vectors, len(np.asarray(vectors)), self.encoder.name))
+        x = _unit(
+            check_vectors(vectors, len(np.asarray(vectors)), self.encoder.name, weights.shape[0])
+        )
         logits = (x @ weights + self._bias).astype(np.float64)
         return np.asarray(softmax(logits) @ self._to_route, dtype=np.float64)
 
@@ -345,24 +349,27 @@ class ClassifierSelector:
 
         settings_path, _ = selector_paths(Path(path))
         settings = _read_settings(settings_path)
-        selector = cls(
-            encoder,
-            None,
-            l2=settings["l2"],
-            max_iter=settings["max_iter"],
-            calibration=settings["calibration"],
-            seed=settings["seed"],
-            max_chars=settings["max_chars"],
-        )
+        try:
+            selector = cls(
+                encoder,
+                None,
+                l2=settings["l2"],
+                max_iter=settings["max_iter"],
+                calibration=settings["calibration"],
+                seed=settings["seed"],
+                max_chars=settings["max_chars"],
+            )
+            selector.threshold = settings["threshold"]
+            labels = tuple(settings["labels"])
+            mapping = check_route_of(labels, settings["route_of"])
+        except RouteConfigError as exc:  # a saved setting out of range: name the file
+            raise _bad(settings_path, str(exc)) from None
         if selector.encoder.name != settings["encoder"]:
             raise RouteConfigError(
                 f"{settings_path}: fitted with encoder {settings['encoder']!r} but loaded with "
                 f"{selector.encoder.name!r}; pass encoder=<the same encoder> to "
                 "ClassifierSelector.load."
             )
-        selector.threshold = settings["threshold"]
-        labels = tuple(settings["labels"])
-        mapping = check_route_of(labels, settings["route_of"])
         arrays = _read_arrays(settings_path.with_name(str(settings["arrays"])), len(labels))
         selector._install(labels, mapping, *arrays)
         selector.temperature = float(settings["temperature"])
@@ -419,6 +426,13 @@ def _read_settings(path: Path) -> dict[str, Any]:
     for key, kind in kinds.items():
         if not isinstance(settings.get(key), kind):
             raise _bad(path, f"'{key}' is missing or of the wrong type")
+    threshold = settings.get("threshold", False)
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+    ):
+        raise _bad(path, "'threshold' is missing or of the wrong type")
+    if Path(settings["arrays"]).name != settings["arrays"] or not settings["arrays"].strip():
+        raise _bad(path, "'arrays' must be a file name next to the JSON")
     labels = settings["labels"]
     if len(set(labels)) != len(labels) or not all(isinstance(x, str) and x for x in labels):
         raise _bad(path, "'labels' must be distinct non-empty strings")
@@ -434,7 +448,7 @@ def _read_arrays(path: Path, k: int) -> tuple[_F64, _F64, _F64, _F64]:
             arrays = {name: np.asarray(data[name], dtype=np.float64) for name in data.files}
     except FileNotFoundError:
         raise RouteConfigError(f"{path}: no such file (it is saved next to the JSON).") from None
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise _bad(path, f"unreadable arrays ({exc})") from None
     names = ("weights", "bias", "mean", "scale")
     missing = [n for n in names if n not in arrays]

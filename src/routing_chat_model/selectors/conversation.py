@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from routing_chat_model.errors import RouteConfigError
 from routing_chat_model.request import RoutingRequest
@@ -58,6 +58,17 @@ def thread_id_of(request: RoutingRequest, keys: Sequence[str] = THREAD_KEYS) -> 
 def _history_routes(request: RoutingRequest) -> list[str]:
     """Routes of the assistant turns that carry one, oldest first."""
     return [t.route for t in request.turns if t.role == "assistant" and t.route is not None]
+
+
+def _candidate_only(selection: Selection, candidates: Sequence[str]) -> Selection:
+    """The wrapped selector's answer, or an abstention when it named no candidate."""
+    if selection.route is None or selection.route in candidates:
+        return selection
+    return Selection(
+        route=None,
+        scores=selection.scores,
+        reason=f"{selection.reason} ({selection.route} is not a candidate)",
+    )
 
 
 def _check_keys(keys: Sequence[str], where: str) -> tuple[str, ...]:
@@ -94,10 +105,22 @@ class _ThreadMemory:
                 self._routes.move_to_end(thread)
             return route
 
-    def put(self, thread: str | None, route: str) -> None:
+    def put(self, thread: str | None, route: str, rank: Mapping[str, int] | None = None) -> None:
+        """Remember `route`; with `rank`, only when it is not weaker than the one held.
+
+        The comparison is made under the lock, so concurrent turns never lower it.
+        """
         if thread is None:
             return
         with self._lock:
+            held = self._routes.get(thread)
+            if (
+                rank is not None
+                and held is not None
+                and held in rank
+                and rank[held] > rank.get(route, -1)
+            ):
+                route = held
             self._routes[thread] = route
             self._routes.move_to_end(thread)
             while len(self._routes) > self.size:
@@ -173,7 +196,10 @@ class StickySelector:
         note = f"; {held} (held by {source}) cannot serve this request" if held else ""
         return thread, None, note
 
-    def _after(self, thread: str | None, selection: Selection, note: str) -> Selection:
+    def _after(
+        self, thread: str | None, selection: Selection, note: str, candidates: Sequence[str]
+    ) -> Selection:
+        selection = _candidate_only(selection, candidates)
         if selection.route is not None:
             self._memory.put(thread, selection.route)
         return Selection(
@@ -188,14 +214,15 @@ class StickySelector:
         thread, held, note = self._before(request, candidates)
         if held is not None:
             return held
-        return self._after(thread, self.selector.select(request, candidates), note)
+        return self._after(thread, self.selector.select(request, candidates), note, candidates)
 
     async def aselect(self, request: RoutingRequest, candidates: Sequence[str]) -> Selection:
         """Async `select`: the wrapped selector is awaited."""
         thread, held, note = self._before(request, candidates)
         if held is not None:
             return held
-        return self._after(thread, await self.selector.aselect(request, candidates), note)
+        proposal = await self.selector.aselect(request, candidates)
+        return self._after(thread, proposal, note, candidates)
 
     def forget(self, thread_id: str | None = None) -> None:
         """Forget one thread's model (the next turn is routed afresh), or every thread's."""
@@ -290,6 +317,7 @@ class EscalateOnlySelector:
         thread: str | None,
         proposal: Selection,
     ) -> Selection:
+        proposal = _candidate_only(proposal, candidates)
         floor = self._floor(request, thread)
         chosen = proposal.route
         said = f"{self.selector.name}: {proposal.reason}"
@@ -317,7 +345,7 @@ class EscalateOnlySelector:
                 if floor is None
                 else max((floor, result.route), key=self._rank.__getitem__)
             )
-            self._memory.put(thread, top)
+            self._memory.put(thread, top, self._rank)
         return Selection(
             route=result.route,
             scores=result.scores,

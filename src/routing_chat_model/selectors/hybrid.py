@@ -245,6 +245,7 @@ class WeightedSelector:
         weight_sum = 0.0
         notes: list[str] = []
         decision_ids: dict[str, str] = {}
+        voted: set[str] = set()
         for link, weight, selection in zip(self.links, self.weights, selections, strict=True):
             votes = self._votes(selection, candidates)
             if votes is None:
@@ -254,13 +255,16 @@ class WeightedSelector:
             if selection.decision_id is not None and selection.route is not None:
                 decision_ids.setdefault(selection.route, selection.decision_id)
             weight_sum += weight
+            voted.update(votes)
             for route, value in votes.items():
                 totals[route] += weight * value
         votes_text = ", ".join(notes)
         if weight_sum == 0:
             return Selection(route=None, reason=f"no link voted ({votes_text})")
         combined = {r: round(v / weight_sum, 4) for r, v in totals.items()}
-        best = max(candidates, key=lambda r: totals[r])  # ties: the first candidate
+        # Only a route some link voted for can win (raw scores may be negative, and a route
+        # no link scored keeps 0). Ties: the first candidate.
+        best = max((r for r in candidates if r in voted), key=lambda r: totals[r])
         score = totals[best] / weight_sum
         if self.threshold is not None and score < self.threshold:
             return Selection(

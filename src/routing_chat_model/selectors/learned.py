@@ -140,6 +140,10 @@ class LearnedSelector:
         progress: Called `(done, total)` while embedding the dataset.
         max_chars: Request text beyond this many characters is not embedded.
         feedback_size: How many recent decisions keep their embedding for `record_feedback`.
+
+    Observed outcomes (`record_feedback`, `add_observation`) join the kNN memory up to 100,000
+    rows; past that each new one replaces the oldest, so memory stays flat in a long-running
+    service.
     """
 
     name = "learned"

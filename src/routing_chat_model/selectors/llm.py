@@ -143,6 +143,7 @@ class LLMSelector:
         names = tuple(n for n in self._routes if n in candidates)
         lines = [f"- {n}: {self._routes[n]}" for n in names]
         system = f"{self.instructions}\n\nRoutes:\n" + "\n".join(lines)
+        text = _QUOTE_TAG.sub(r"[\1request]", text)  # the request cannot close its quote
         user = f"<request>\n{text}\n</request>\n\nRoute name (one of: {', '.join(names)}):"
         return RoutePrompt(system=system, user=user, candidates=names)
 
@@ -253,6 +254,10 @@ def parse_route_answer(answer: object, candidates: Sequence[str]) -> str | None:
         if re.search(rf"(?<![\w-]){re.escape(c.casefold())}(?![\w-])", text.casefold())
     ]
     return named[0] if len(named) == 1 else None
+
+
+_QUOTE_TAG = re.compile(r"<\s*(/?)\s*request\s*>", re.IGNORECASE)
+"""`<request>` / `</request>` inside the request text, which would break out of its quote."""
 
 
 def _failed(exc: Exception) -> Selection:
