@@ -107,7 +107,7 @@ def test_corrupt_arrays_bad_rows_and_text_arrays_are_refused_naming_the_file(tmp
     with np.load(npz) as arrays:
         kept = {k: arrays[k] for k in arrays.files}
     npz.write_bytes(npz.read_bytes()[:100])  # truncated
-    with pytest.raises(RouteConfigError, match="sel.npz.*unreadable arrays"):
+    with pytest.raises(RouteConfigError, match=r"sel\.npz.*unreadable arrays"):
         LearnedSelector.load(path, encoder=BagEncoder())
     np.savez(npz, **kept)
     settings = json.loads(path.read_text())
