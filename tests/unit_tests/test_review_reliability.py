@@ -89,6 +89,27 @@ def test_a_last_resort_attempt_does_not_release_another_calls_probe() -> None:
     assert not breaker.allow("a"), "half-open must still allow exactly one probe"
 
 
+def test_a_cancelled_probe_is_still_given_back() -> None:
+    breaker = half_open_breaker()
+    router = Router(["a", "b"], selector=lambda r: None, circuit_breaker=breaker)
+    started = asyncio.Event()
+
+    async def hang(route: str) -> str:
+        started.set()
+        await asyncio.Event().wait()
+        return route
+
+    async def run() -> None:
+        task = asyncio.create_task(router.arun(router.decide(request()), hang))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert breaker.allow("a")
+
+
 # -- first-token timeout ------------------------------------------------------------------------
 
 
