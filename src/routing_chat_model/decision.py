@@ -99,6 +99,8 @@ class RoutingDecision:
         decision_id: Id for `record_feedback`, from selectors that learn from outcomes.
         restrictions: The gates that narrowed the candidates and why ("compliance: ..."),
             never the text that triggered them.
+        confined: A gate confined the request's text to the allowed models (a sensitive request):
+            nothing outside them may see it, not the selector, a judge or a synthesiser.
         skipped: Models of the plan not called, and why ("fast: cooling" while its circuit
             breaker is open, "small: context_window" after a longer-than-window failure).
         mode: "cascade" or "parallel" when a mode answered (None: one routed call); then
@@ -125,6 +127,7 @@ class RoutingDecision:
     decision_id: str | None = None
     restrictions: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
+    confined: bool = False
     mode: str | None = None
     accepted: bool | None = None
     steps: tuple[Mapping[str, Any], ...] = ()
@@ -149,6 +152,7 @@ class RoutingDecision:
             "decision_id": self.decision_id,
             "restrictions": list(self.restrictions),
             "skipped": list(self.skipped),
+            "confined": self.confined,
         }
         if self.mode is not None:  # mode keys only when a mode answered
             out["mode"] = self.mode
@@ -178,6 +182,7 @@ class RoutingDecision:
             decision_id=data.get("decision_id"),
             restrictions=tuple(data.get("restrictions", ())),
             skipped=tuple(data.get("skipped", ())),
+            confined=bool(data.get("confined", False)),
             mode=data.get("mode"),
             accepted=data.get("accepted"),
             steps=tuple(MappingProxyType(dict(step)) for step in data.get("steps", ())),

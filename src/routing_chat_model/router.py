@@ -320,7 +320,9 @@ class Router:
         if decision is None:
             selection = _BYPASSED if bypass else self.selector.select(request, candidates)
             decision = self._finish(selection, candidates)
-        return decision.evolve(latency_ms=_ms_since(start), restrictions=restrictions)
+        return decision.evolve(
+            latency_ms=_ms_since(start), restrictions=restrictions, confined=bypass
+        )
 
     async def adecide(self, request: RoutingRequest) -> RoutingDecision:
         """Async `decide`: selectors with I/O (remote encoders) are awaited."""
@@ -330,7 +332,9 @@ class Router:
         if decision is None:
             selection = _BYPASSED if bypass else await self.selector.aselect(request, candidates)
             decision = self._finish(selection, candidates)
-        return decision.evolve(latency_ms=_ms_since(start), restrictions=restrictions)
+        return decision.evolve(
+            latency_ms=_ms_since(start), restrictions=restrictions, confined=bypass
+        )
 
     # -- calling -----------------------------------------------------------------------------
 

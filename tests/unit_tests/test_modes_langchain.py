@@ -180,3 +180,40 @@ def test_calls_with_tools_bypass_the_mode():
     assert message.content == BAD  # not checked, not escalated: a plain routed call
     assert "mode" not in message.response_metadata["routing"]
     assert models["medium"].calls == []
+
+
+def test_a_confined_request_never_reaches_a_judge_or_synthesiser_model_outside_the_router():
+    from routing_chat_model import Compliance, NoCandidateError
+
+    judge = ScriptedChatModel(model="judge-1", responses=["9"])
+    sensitive = "My card is 4111 1111 1111 1111. " + QUESTION
+    router = RoutingChatModel(
+        models=_models(BAD, GOOD, GOOD),
+        mode=Cascade(checks=[Judge(judge, threshold=0.7)]),
+        gates=[Compliance(local=["small", "medium"])],
+    )
+    with pytest.raises(NoCandidateError, match=r"checks\.0 is a model outside"):
+        router.invoke(sensitive)
+    assert judge.calls == []  # the judge never saw the text
+    # the same mode on a request nothing confined still uses the judge
+    assert router.invoke(QUESTION).response_metadata["routing"]["accepted"] is True
+    assert len(judge.calls) >= 1
+
+    synthesizer = ScriptedChatModel(model="synth-1", responses=["merged"])
+    parallel = RoutingChatModel(
+        models=_models(GOOD, GOOD, GOOD),
+        mode=Parallel(k=2, aggregate="synthesize", synthesizer=synthesizer),
+        gates=[Compliance(local=["small", "medium"])],
+    )
+    with pytest.raises(NoCandidateError, match="synthesizer is a model outside"):
+        parallel.invoke(sensitive)
+    assert synthesizer.calls == []
+
+    # a judge given as a function is the user's own code: allowed on confined requests
+    local = RoutingChatModel(
+        models=_models(BAD, GOOD, GOOD),
+        mode=Cascade(checks=[Judge(lambda q, a: "a + b" in a)]),
+        gates=[Compliance(local=["small", "medium"])],
+    )
+    routing = local.invoke(sensitive).response_metadata["routing"]
+    assert routing["confined"] is True and routing["route"] == "medium"

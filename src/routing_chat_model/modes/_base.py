@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from routing_chat_model.decision import RoutingDecision
-from routing_chat_model.errors import AllModelsFailedError, RouteConfigError
+from routing_chat_model.errors import AllModelsFailedError, NoCandidateError, RouteConfigError
 from routing_chat_model.modes._engine import Failed, Stepped
 from routing_chat_model.modes._types import NoAcceptedAnswerError, Outcome
 from routing_chat_model.modes.checks import AJudgeFn, Check, Judge, JudgeFn, as_checks
@@ -61,6 +61,31 @@ class ModeBase:
 
     def validate(self, models: Sequence[str]) -> None:
         """Raise `RouteConfigError` when the mode names a route that is not a model."""
+
+    def check_confined(self, decision: RoutingDecision) -> None:
+        """Fail closed when a confined request would reach a model outside the router's.
+
+        Such models are judge models and a synthesiser given as a model object; a confined
+        (sensitive) request's text may only reach the models its gates allowed.
+
+        Raises:
+            NoCandidateError: the request is confined and the mode holds such a model.
+        """
+        if not decision.confined:
+            return
+        outside = [path for path, judge in self._judges() if judge.external]
+        outside += self._outside_models()
+        if outside:
+            raise NoCandidateError(
+                f"{self.name}: this request is confined to {list(decision.candidates)} by a gate "
+                f"({'; '.join(decision.restrictions)}), but {', '.join(outside)} is a model "
+                "outside the router's models and would see its text. Give judges as functions "
+                "and the synthesiser as a route name, or route such requests without a mode."
+            )
+
+    def _outside_models(self) -> list[str]:
+        """Models outside the router's, besides judges (Parallel's synthesiser object)."""
+        return []
 
     def _judges(self) -> list[tuple[str, Judge]]:
         """Every judge this mode holds, by the attribute path that holds it."""

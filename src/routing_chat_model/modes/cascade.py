@@ -110,6 +110,7 @@ class Cascade(ModeBase):
 
     def run(self, router: Router, decision: RoutingDecision, bind: Binding[R]) -> Outcome[R]:
         """Run the cascade on the sync path."""
+        self.check_confined(decision)
         outcomes: list[Stepped] = []
         steps: list[Step] = []
         for route in self.routes(router, decision):
@@ -126,6 +127,7 @@ class Cascade(ModeBase):
 
     async def arun(self, router: Router, decision: RoutingDecision, bind: Binding[R]) -> Outcome[R]:
         """Run the cascade on the async path (checks' async forms are awaited)."""
+        self.check_confined(decision)
         outcomes: list[Stepped] = []
         steps: list[Step] = []
         for route in self.routes(router, decision):

@@ -30,6 +30,7 @@ __all__ = [
     "Validator",
     "as_check",
     "as_checks",
+    "plain_callable",
 ]
 
 JudgeFn = Callable[[str, str], "bool | float | Score"]
@@ -206,15 +207,19 @@ class Judge:
         self.threshold = float(threshold)
         self.ajudge = ajudge
         self.name = name
+        self.external = not plain_callable(judge)
+        """The judge is a framework model outside the router's models (it sees the text)."""
 
     @property
     def resolved(self) -> bool:
         """Whether the judge is callable here (a framework model must first be bound)."""
-        return getattr(self.judge, "__routing_judge__", False) or _plain_callable(self.judge)
+        return getattr(self.judge, "__routing_judge__", False) or plain_callable(self.judge)
 
     def bound(self, fn: JudgeFn, afn: AJudgeFn | None) -> Judge:
         """This judge with its model replaced by callables (what adapters call)."""
-        return Judge(fn, threshold=self.threshold, ajudge=afn, name=self.name)
+        bound = Judge(fn, threshold=self.threshold, ajudge=afn, name=self.name)
+        bound.external = self.external
+        return bound
 
     def score(self, question: str, answer: Answer) -> Verdict:
         """Run the judge: the verdict, with the judge's score and usage."""
@@ -257,7 +262,7 @@ class Judge:
         return f"Judge({type(self.judge).__name__}, threshold={self.threshold:g})"
 
 
-def _plain_callable(obj: object) -> bool:
+def plain_callable(obj: object) -> bool:
     """A function or callable object that is not a framework model (those are pydantic)."""
     return callable(obj) and not hasattr(type(obj), "model_fields")
 

@@ -40,7 +40,7 @@ from routing_chat_model.modes._engine import (
     steps_of,
 )
 from routing_chat_model.modes._types import Binding, Outcome, Step, Verdict
-from routing_chat_model.modes.checks import Judge
+from routing_chat_model.modes.checks import Judge, plain_callable
 
 if TYPE_CHECKING:
     from routing_chat_model.modes._base import JudgeBinder
@@ -130,6 +130,16 @@ class Parallel(ModeBase):
         """Raise `RouteConfigError` when `routes` names a route that is not a model."""
         self._check_names(self.routes_, models, "routes")
 
+    def _judges(self) -> list[tuple[str, Judge]]:
+        own = [] if self.judge is None else [("judge", self.judge)]
+        return [*super()._judges(), *own]
+
+    def _outside_models(self) -> list[str]:
+        name = self.synthesizer
+        if name is None or isinstance(name, str) or plain_callable(name):
+            return []
+        return ["synthesizer"]
+
     def _bind_own(self, binder: JudgeBinder) -> None:
         if self.judge is not None and not self.judge.resolved:
             fns = binder(self.judge.judge)
@@ -160,6 +170,7 @@ class Parallel(ModeBase):
 
     def run(self, router: Router, decision: RoutingDecision, bind: Binding[R]) -> Outcome[R]:
         """Ask the branches in a thread pool, then aggregate."""
+        self.check_confined(decision)
         routes = self.branches(router, decision)
         pool = cf.ThreadPoolExecutor(max_workers=self.max_workers or len(routes))
         futures: dict[cf.Future[Stepped], str] = {}
@@ -196,6 +207,7 @@ class Parallel(ModeBase):
 
     async def arun(self, router: Router, decision: RoutingDecision, bind: Binding[R]) -> Outcome[R]:
         """Ask the branches as tasks; "first_valid" cancels the losers."""
+        self.check_confined(decision)
         routes = self.branches(router, decision)
         tasks: dict[asyncio.Future[Stepped], str] = {
             asyncio.ensure_future(aanswer(router, decision, r, bind)): r for r in routes
