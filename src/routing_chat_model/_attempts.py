@@ -217,8 +217,14 @@ class _Call:
         raise StreamInterruptedError(route, emitted, exc) from exc
 
     def exhausted(self) -> Exception:
-        """The error for a plan with no model left: every attempt failed (or none could run)."""
-        self.check_deadline()
+        """The error for a plan with no model left: every attempt failed (or none could run).
+
+        `AllModelsFailedError` when every model was tried, even if the deadline passed during
+        the last genuine failure; `DeadlineExceededError` when the deadline cut the last one.
+        """
+        last = self.errors[-1] if self.errors else None
+        if isinstance(last, AttemptTimeoutError) and last.phase == "deadline":
+            self.check_deadline()
         summary = ", ".join(f"{a.route}: {a.error} ({a.error_kind})" for a in self.attempts)
         skipped = f"; skipped {', '.join(self.skipped)}" if self.skipped else ""
         return AllModelsFailedError(

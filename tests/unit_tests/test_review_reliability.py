@@ -172,3 +172,20 @@ def test_llama_index_stream_shows_gates_the_final_decision_once(use_async: bool)
             pass
     assert len(gate.seen) == 1
     assert gate.seen[0].input_tokens is not None  # the completed call, with its usage
+
+
+def test_every_model_failing_is_all_models_failed_even_when_the_deadline_passed_meanwhile():
+    from routing_chat_model import AllModelsFailedError
+
+    # the clock passes the 10 s deadline while "b" (the last model) fails with a 503
+    router = Router(["a", "b"], selector=lambda r: "a", deadline_s=10, clock=Clock(0, 1, 2, 30))
+    calls: list[str] = []
+
+    def call(route: str) -> str:
+        calls.append(route)
+        raise ProviderError(503)
+
+    with pytest.raises(AllModelsFailedError) as info:
+        router.run(router.decide(request()), call)
+    assert calls == ["a", "b"]
+    assert [type(e) for e in info.value.exceptions] == [ProviderError, ProviderError]
