@@ -40,12 +40,15 @@ class Turn:
         text: The message's text parts joined (images and other blocks are left out).
         route: For assistant turns the router produced, the route that answered.
         tool_calls: How many tool calls an assistant turn issued.
+        tool_args: The arguments of those tool calls as text, for compliance scans only (a
+            selector never routes on them).
     """
 
     role: str
     text: str
     route: str | None = None
     tool_calls: int = 0
+    tool_args: str = ""
 
 
 def estimate_tokens(text: str) -> int:

@@ -719,3 +719,41 @@ def test_benchmark_script_runs_and_writes_json(tmp_path: Path) -> None:
     assert data["benchmark"] == "compliance"
     whats = {(r["prompt"], r["what"]) for r in data["results"]}
     assert ("benign", "Compliance.scan (all)") in whats and ("sensitive", "secret") in whats
+
+
+def test_pii_only_in_a_tool_calls_arguments_keeps_the_conversation_local() -> None:
+    """An assistant's tool call carrying PII (and nothing else does) still confines the call."""
+    models = lc_models()
+    models["remote"] = ScriptedChatModel(model="remote", errors=[TOUCHED])
+    router = lc_router(models)
+    call = AIMessage(
+        "",
+        tool_calls=[{"name": "email_customer", "args": {"to": EMAIL}, "id": "call_1"}],
+        response_metadata={"routing": {"route": "remote"}},
+    )
+    messages = [
+        HumanMessage("write to the customer"),
+        call,
+        ToolMessage("sent", tool_call_id="call_1"),
+    ]
+    message = router.invoke(messages)
+    assert message.response_metadata["routing"]["route"] == "local"
+    assert models["remote"].calls == []
+
+
+def test_llama_index_pii_only_in_a_tool_calls_arguments_keeps_the_conversation_local() -> None:
+    from llama_index.core.base.llms.types import ToolCallBlock
+
+    models = li_models()
+    models["remote"] = ScriptedLLM(model="remote", errors=[TOUCHED])
+    router = li_router(models)
+    call = ChatMessage(
+        role=MessageRole.ASSISTANT,
+        blocks=[ToolCallBlock(tool_call_id="c1", tool_name="email", tool_kwargs={"to": EMAIL})],
+    )
+    tool = ChatMessage(
+        role=MessageRole.TOOL, content="sent", additional_kwargs={"tool_call_id": "c1"}
+    )
+    response = router.chat([*li_user("write to the customer"), call, tool])
+    assert response.additional_kwargs["routing"]["route"] == "local"
+    assert models["remote"].calls == []

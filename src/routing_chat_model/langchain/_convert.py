@@ -66,13 +66,22 @@ def to_turns(messages: Sequence[BaseMessage]) -> list[Turn]:
     for message in messages:
         route = None
         calls = 0
+        args = ""
         if isinstance(message, AIMessage):
             calls = len(message.tool_calls)
+            if calls:
+                args = json.dumps([c["args"] for c in message.tool_calls], default=str)
             routing = message.response_metadata.get("routing")
             if isinstance(routing, Mapping) and isinstance(routing.get("route"), str):
                 route = routing["route"]
         turns.append(
-            Turn(role=_role(message), text=text_of(message), route=route, tool_calls=calls)
+            Turn(
+                role=_role(message),
+                text=text_of(message),
+                route=route,
+                tool_calls=calls,
+                tool_args=args,
+            )
         )
     return turns
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -67,6 +68,25 @@ def tool_call_ids(message: ChatMessage) -> Iterator[str]:
             yield ident
 
 
+def _tool_args(message: ChatMessage) -> str:
+    """The tool calls' arguments as text (JSON), in either LlamaIndex format."""
+    args: list[Any] = [b.tool_kwargs for b in message.blocks if isinstance(b, ToolCallBlock)]
+    for call in message.additional_kwargs.get("tool_calls") or ():
+        function = (
+            call.get("function") if isinstance(call, Mapping) else getattr(call, "function", None)
+        )
+        value = (
+            function.get("arguments")
+            if isinstance(function, Mapping)
+            else getattr(function, "arguments", None)
+        )
+        if value is None:
+            value = getattr(call, "tool_kwargs", None)
+        if value is not None:
+            args.append(value)
+    return json.dumps(args, default=str) if args else ""
+
+
 def _tool_call_count(message: ChatMessage) -> int:
     blocks = sum(isinstance(block, ToolCallBlock) for block in message.blocks)
     return blocks or len(message.additional_kwargs.get("tool_calls") or ())
@@ -97,7 +117,15 @@ def to_turns(
                     (r for i in tool_call_ids(message) if (r := route_of_call(i)) is not None),
                     None,
                 )
-        turns.append(Turn(role=role, text=message.content or "", route=route, tool_calls=calls))
+        turns.append(
+            Turn(
+                role=role,
+                text=message.content or "",
+                route=route,
+                tool_calls=calls,
+                tool_args=_tool_args(message) if calls else "",
+            )
+        )
     return turns
 
 

@@ -157,7 +157,8 @@ class Compliance:
         if key is not None and request.metadata.get(key):
             tripped.append(f"metadata[{key!r}]")
         if request.turns:
-            texts = [t.text for t in request.turns if self.roles is None or t.role in self.roles]
+            turns = [t for t in request.turns if self.roles is None or t.role in self.roles]
+            texts = [part for t in turns for part in (t.text, t.tool_args)]
         else:
             texts = [request.text]
         text = "\n\n".join(t for t in texts if t)
