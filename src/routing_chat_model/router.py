@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
-from routing_chat_model import _attempts
+from routing_chat_model import _attempts, _streams
 from routing_chat_model._attempts import Commit, aclose_stream, check_reliability, close_stream
 from routing_chat_model._capabilities import ModelCapabilities, Usage
 from routing_chat_model.decision import RoutingDecision
@@ -373,7 +373,7 @@ class Router:
         Falls back only before the commit; a failure after it raises
         `StreamInterruptedError`. Each chunk comes with the final decision.
         """
-        return _attempts.run_stream(self, decision, open_stream, commit, empty)
+        return _streams.run_stream(self, decision, open_stream, commit, empty)
 
     def arun_stream(
         self,
@@ -383,7 +383,7 @@ class Router:
         empty: Commit | None = None,
     ) -> AsyncIterator[tuple[T, RoutingDecision]]:
         """Async `run_stream`, with `first_token_timeout_s` and `idle_timeout_s` enforced."""
-        return _attempts.arun_stream(self, decision, open_stream, commit, empty)
+        return _streams.arun_stream(self, decision, open_stream, commit, empty)
 
     def health(self) -> Mapping[str, ModelHealth]:
         """Each model's circuit-breaker state (empty without a breaker)."""
