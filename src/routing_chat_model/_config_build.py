@@ -6,13 +6,18 @@ Every error is re-raised naming the key of the part that failed (`selector.links
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from routing_chat_model.config import RouterSpec, SelectorSpec
+from pydantic import ValidationError
 
-__all__ = ["build_selector"]
+from routing_chat_model.config import ModelSpec, RouterSpec, SelectorSpec
+
+__all__ = ["build_router", "build_selector"]
+
+M = TypeVar("M")
+R = TypeVar("R")
 
 LLMFactory = Callable[[SelectorSpec], object]
 
@@ -107,3 +112,79 @@ def _load_saved(router: RouterSpec, spec: SelectorSpec, encoder: object) -> obje
         with router.blame(f"{spec.key}.threshold"):
             selector.threshold = spec.options["threshold"]
     return selector
+
+
+def build_router(
+    cls: type[R],
+    spec: RouterSpec,
+    given: Mapping[str, M],
+    *,
+    build_model: Callable[[ModelSpec], M],
+    llm_selector: Callable[[SelectorSpec, M], object],
+    encoder: object,
+    overrides: dict[str, Any],
+) -> R:
+    """The router `spec` declares, for either adapter's `RoutingChatModel.from_config`.
+
+    Args:
+        cls: The adapter's router class (a pydantic model).
+        spec: The loaded file.
+        given: Ready models replacing some or all of the file's (name -> model).
+        build_model: The framework's factory for one model of the file.
+        llm_selector: The framework's LLM-as-router, from the selector spec and its model.
+        encoder: The encoder of an embedding, learned or classifier selector.
+        overrides: Settings winning over the file's; `gates=` replaces the file's whole list.
+
+    Raises:
+        RouteConfigError: the file is invalid; the message names the file and the bad key.
+    """
+    built = _models(spec, given, build_model)
+
+    def make_llm_selector(selector: SelectorSpec) -> object:
+        chosen = selector.model
+        if isinstance(chosen, str):
+            return llm_selector(selector, built[chosen])
+        assert chosen is not None  # the file check requires selector.model
+        return llm_selector(selector, build_model(chosen))
+
+    if "selector" in overrides:
+        selector = overrides.pop("selector")
+    else:
+        selector = spec.build_selector(encoder=encoder, llm_selector=make_llm_selector)
+    # gates= in code replaces the file's whole list (objects the file cannot declare).
+    gates = overrides.pop("gates") if "gates" in overrides else spec.build_gates()
+    fields: Mapping[str, Any] = getattr(cls, "model_fields", {})
+    kwargs = {
+        "models": built,
+        "selector": selector,
+        "gates": gates,
+        **spec.settings_for(fields, cls.__name__),
+        **overrides,
+    }
+    try:
+        with spec.blame(""):
+            return cls(**kwargs)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise spec.error(key, first["msg"]) from exc
+
+
+def _models(
+    spec: RouterSpec, given: Mapping[str, M], build_model: Callable[[ModelSpec], M]
+) -> dict[str, M]:
+    names = [m.name for m in spec.models]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise spec.error(
+            "models",
+            f"models= passes {unknown}, which the file does not declare; it declares {names}.",
+        )
+    out: dict[str, M] = {}
+    for model in spec.models:
+        if model.name in given:
+            out[model.name] = given[model.name]
+            continue
+        with spec.blame(model.key):
+            out[model.name] = build_model(model)
+    return out

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llama_index.core.llms.llm import LLM
-from pydantic import ValidationError
 
-from routing_chat_model.config import ModelSpec, RouterSpec, SelectorSpec, load_config
+from routing_chat_model._config_build import build_router
+from routing_chat_model.config import ModelSpec, SelectorSpec, load_config
 from routing_chat_model.errors import RouteConfigError
 from routing_chat_model.llama_index.llm_selector import LLMRouterSelector
 
@@ -79,30 +79,15 @@ def from_config(
         RouteConfigError: the file is invalid; the message names the file and the bad key.
         ImportError: a provider's integration (or PyYAML for a YAML file) is not installed.
     """
-    spec = load_config(path)
-    built = _models(spec, models or {})
-    if "selector" in overrides:
-        selector = overrides.pop("selector")
-    else:
-        selector = spec.build_selector(
-            encoder=encoder, llm_selector=lambda s: _llm_selector(s, built)
-        )
-    # gates= in code replaces the file's whole list (objects the file cannot declare).
-    gates = overrides.pop("gates") if "gates" in overrides else spec.build_gates()
-    kwargs = {
-        "models": built,
-        "selector": selector,
-        "gates": gates,
-        **spec.settings_for(cls.model_fields, cls.__name__),
-        **overrides,
-    }
-    try:
-        with spec.blame(""):
-            return cls(**kwargs)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        raise spec.error(key, first["msg"]) from exc
+    return build_router(
+        cls,
+        load_config(path),
+        models or {},
+        build_model=build_llm,
+        llm_selector=_llm_selector,
+        encoder=encoder,
+        overrides=overrides,
+    )
 
 
 def build_llm(model: ModelSpec) -> LLM:
@@ -139,31 +124,7 @@ def build_llm(model: ModelSpec) -> LLM:
     return llm
 
 
-def _models(spec: RouterSpec, given: Mapping[str, LLM]) -> dict[str, LLM]:
-    names = [m.name for m in spec.models]
-    unknown = sorted(set(given) - set(names))
-    if unknown:
-        raise spec.error(
-            "models",
-            f"models= passes {unknown}, which the file does not declare; it declares {names}.",
-        )
-    out: dict[str, LLM] = {}
-    for model in spec.models:
-        if model.name in given:
-            out[model.name] = given[model.name]
-            continue
-        with spec.blame(model.key):
-            out[model.name] = build_llm(model)
-    return out
-
-
-def _llm_selector(spec: SelectorSpec, models: Mapping[str, LLM]) -> LLMRouterSelector:
-    chosen = spec.model
-    if isinstance(chosen, str):
-        llm = models[chosen]
-    else:
-        assert chosen is not None  # the file check requires selector.model
-        llm = build_llm(chosen)
+def _llm_selector(spec: SelectorSpec, llm: LLM) -> LLMRouterSelector:
     options: dict[str, Any] = dict(spec.options)
     if options.get("method") not in (None, "structured", "text"):
         raise RouteConfigError(
