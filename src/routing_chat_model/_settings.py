@@ -12,17 +12,20 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from routing_chat_model.errors import RouteConfigError
-from routing_chat_model.policy import RetryPolicy, fallback_order
+from routing_chat_model.policy import FallbackPolicy, RetryPolicy, fallback_order
+from routing_chat_model.pricing import Pricing
 from routing_chat_model.request import validate_route_on
-from routing_chat_model.router import ModelCapabilities, check_reliability
+from routing_chat_model.router import ModelCapabilities, Router, check_reliability
+from routing_chat_model.selectors.base import CallableSelector
 
 __all__ = [
     "RELIABILITY_FIELDS",
-    "warn_child_retries",
+    "build_router",
     "capability_overrides",
     "check_known_arguments",
     "check_routing_settings",
     "reliability_kwargs",
+    "warn_child_retries",
     "with_override",
 ]
 
@@ -108,6 +111,40 @@ def check_routing_settings(models: Iterable[object], kwargs: Mapping[str, Any]) 
         fallback_order([str(name) for name in models], kwargs["fallbacks"])
     if any(name in kwargs for name in RELIABILITY_FIELDS):
         reliability_kwargs(kwargs)
+
+
+def build_router(
+    settings: Mapping[str, Any], capabilities: Mapping[str, ModelCapabilities]
+) -> Router:
+    """The `Router` behind either adapter, from its settings (its fields, by name).
+
+    Also warns about children that retry on their own and checks the mode's route names.
+
+    Raises:
+        RouteConfigError: naming the invalid setting and the fix.
+    """
+    models = settings["models"]
+    selector = settings.get("selector")
+    if selector is None:
+        selector = CallableSelector(lambda request: None, name="default")
+    router = Router(
+        list(models),
+        selector=selector,
+        default=settings.get("default"),
+        fallbacks=settings.get("fallbacks"),
+        capabilities=capabilities,
+        fallback_policy=FallbackPolicy.build(
+            settings.get("fallback_on"), settings.get("fallback_exceptions") or ()
+        ),
+        pricing=Pricing(settings.get("prices")),
+        gates=settings.get("gates") or (),
+        **reliability_kwargs(settings),
+    )
+    warn_child_retries(models)
+    mode = settings.get("mode")
+    if mode is not None:
+        mode.validate(list(models))
+    return router
 
 
 def reliability_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:

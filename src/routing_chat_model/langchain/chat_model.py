@@ -38,7 +38,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 from typing_extensions import Self
 
 from routing_chat_model._copying import deepcopy_model
-from routing_chat_model._settings import reliability_kwargs, warn_child_retries
+from routing_chat_model._settings import build_router
 from routing_chat_model.decision import RoutingDecision
 from routing_chat_model.langchain import _delegate, _modes
 from routing_chat_model.langchain._events import (
@@ -59,11 +59,8 @@ from routing_chat_model.langchain._settings import (
 from routing_chat_model.langchain._stream import StreamRelay, has_tool_call_chunk
 from routing_chat_model.langchain._structured import function_calling, structured_router
 from routing_chat_model.modes import Cascade, Parallel
-from routing_chat_model.policy import FallbackPolicy
-from routing_chat_model.pricing import Pricing
 from routing_chat_model.request import RouteOn
 from routing_chat_model.router import Router
-from routing_chat_model.selectors.base import CallableSelector
 
 __all__ = ["ROUTE_CONFIG_KEY", "ROUTING_EVENT", "RoutingChatModel"]
 
@@ -232,23 +229,7 @@ class RoutingChatModel(BaseChatModel):
         return clone
 
     def _build_router(self) -> Router:
-        selector = self.selector
-        if selector is None:
-            selector = CallableSelector(lambda request: None, name="default")
-        warn_child_retries(self.models)
-        if self.mode is not None:
-            self.mode.validate(list(self.models))
-        return Router(
-            list(self.models),
-            selector=selector,
-            default=self.default,
-            fallbacks=self.fallbacks,
-            capabilities=model_capabilities(self.models, self.capabilities),
-            fallback_policy=FallbackPolicy.build(self.fallback_on, self.fallback_exceptions),
-            pricing=Pricing(self.prices),
-            gates=self.gates,
-            **reliability_kwargs(self.__dict__),
-        )
+        return build_router(self.__dict__, model_capabilities(self.models, self.capabilities))
 
     @classmethod
     def from_config(

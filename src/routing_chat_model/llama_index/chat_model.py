@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
 from typing_extensions import Self
 
 from routing_chat_model._copying import deepcopy_model
-from routing_chat_model._settings import reliability_kwargs, warn_child_retries
+from routing_chat_model._settings import build_router
 from routing_chat_model.errors import RoutingInputError
 from routing_chat_model.llama_index import _delegate, _modes
 from routing_chat_model.llama_index._callbacks import CallScope, adopt
@@ -46,11 +46,8 @@ from routing_chat_model.llama_index._settings import (
 )
 from routing_chat_model.llama_index._tools import TOOLS_KWARG, ToolRequest, ToolRoutes
 from routing_chat_model.modes import Cascade, Parallel
-from routing_chat_model.policy import FallbackPolicy
-from routing_chat_model.pricing import Pricing
 from routing_chat_model.request import RouteOn
 from routing_chat_model.router import Router
-from routing_chat_model.selectors.base import CallableSelector
 
 __all__ = ["RoutingChatModel"]
 
@@ -189,23 +186,7 @@ class RoutingChatModel(FunctionCallingLLM):
 
     def _build(self) -> None:
         caps = model_capabilities(self.models, self.capabilities)
-        selector = self.selector
-        if selector is None:
-            selector = CallableSelector(lambda request: None, name="default")
-        self._router = Router(
-            list(self.models),
-            selector=selector,
-            default=self.default,
-            fallbacks=self.fallbacks,
-            capabilities=caps,
-            fallback_policy=FallbackPolicy.build(self.fallback_on, self.fallback_exceptions),
-            pricing=Pricing(self.prices),
-            gates=self.gates,
-            **reliability_kwargs(self.__dict__),
-        )
-        warn_child_retries(self.models)
-        if self.mode is not None:
-            self.mode.validate(list(self.models))
+        self._router = build_router(self.__dict__, caps)
         self._metadata = merged_metadata(self.models, caps, self.model_name)
         names = {name: metadata_of(name, child).model_name for name, child in self.models.items()}
         self._model_names = {k: (v if v and v != "unknown" else None) for k, v in names.items()}
