@@ -7,6 +7,7 @@ summaries are reported in microseconds.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gc
 import importlib
@@ -25,6 +26,8 @@ import numpy as np
 __all__ = [
     "RESULTS_DIR",
     "ainterleaved",
+    "measure_overhead",
+    "overhead_table",
     "default_out",
     "fmt_us",
     "interleaved",
@@ -283,3 +286,53 @@ def overhead_rows(
                 row["meets_target"] = row["overhead_p50_us"] <= target_us
         rows.append(row)
     return rows
+
+
+def measure_overhead(
+    modes: Sequence[str],
+    sync_modes: Sequence[str],
+    calls: Callable[[str], Mapping[str, Callable[[], object]]],
+    acalls: Callable[[str], Mapping[str, Callable[[], Awaitable[object]]]],
+    *,
+    rounds: int,
+    warmup: int,
+    reset: Callable[[], object],
+    target_us: float,
+) -> list[dict[str, Any]]:
+    """Time each mode's contestants and summarise them with `overhead_rows`.
+
+    Sync modes run with `interleaved`, the others with `ainterleaved`.
+    """
+    rows: list[dict[str, Any]] = []
+    for mode in modes:
+        if mode in sync_modes:
+            samples = interleaved(calls(mode), rounds, warmup, between=reset)
+        else:
+            samples = asyncio.run(ainterleaved(acalls(mode), rounds, warmup, reset))
+        rows.extend(overhead_rows(mode, samples, target_us))
+    return rows
+
+
+def overhead_table(rows: Sequence[Mapping[str, Any]], extra: Sequence[str] = ()) -> list[list[str]]:
+    """`overhead_rows` as table cells ("-" where a row has no value).
+
+    Columns: mode, contestant, p50/p90/p99, +p50, +paired, the `extra` keys, target met.
+    """
+
+    def cell(row: Mapping[str, Any], key: str) -> str:
+        return "-" if key not in row else fmt_us(row[key])
+
+    return [
+        [
+            r["mode"],
+            r["contestant"],
+            fmt_us(r["p50_us"]),
+            fmt_us(r["p90_us"]),
+            fmt_us(r["p99_us"]),
+            cell(r, "overhead_p50_us"),
+            cell(r, "paired_median_overhead_us"),
+            *(cell(r, key) for key in extra),
+            "-" if "meets_target" not in r else ("yes" if r["meets_target"] else "NO"),
+        ]
+        for r in rows
+    ]

@@ -26,7 +26,6 @@ Run from the repo root: `python benchmarks/llama_index_overhead.py [--rounds N] 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib.metadata
 import sys
 import warnings
@@ -49,13 +48,11 @@ from llama_index.core.llms import LLM
 from llama_index.core.llms.callbacks import llm_chat_callback
 
 from _bench import (
-    ainterleaved,
     default_out,
-    fmt_us,
-    interleaved,
     load_average,
     machine_info,
-    overhead_rows,
+    measure_overhead,
+    overhead_table,
     print_table,
     write_json,
 )
@@ -265,32 +262,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for child in children:
             child.reset()
 
-    rows: list[dict[str, Any]] = []
-    for mode in args.modes:
-        if mode in ("chat", "stream_chat"):
-            samples = interleaved(
-                _sync_calls(models, mode), args.rounds, args.warmup, between=reset
-            )
-        else:
-            samples = asyncio.run(
-                ainterleaved(_async_calls(models, mode), args.rounds, args.warmup, reset)
-            )
-        rows.extend(overhead_rows(mode, samples, TARGET_OVERHEAD_US))
-
-    table = [
-        [
-            r["mode"],
-            r["contestant"],
-            fmt_us(r["p50_us"]),
-            fmt_us(r["p90_us"]),
-            fmt_us(r["p99_us"]),
-            "-" if "overhead_p50_us" not in r else fmt_us(r["overhead_p50_us"]),
-            "-" if "paired_median_overhead_us" not in r else fmt_us(r["paired_median_overhead_us"]),
-            "-" if "over_passthrough_p50_us" not in r else fmt_us(r["over_passthrough_p50_us"]),
-            "-" if "meets_target" not in r else ("yes" if r["meets_target"] else "NO"),
-        ]
-        for r in rows
-    ]
+    rows = measure_overhead(
+        args.modes,
+        ("chat", "stream_chat"),
+        lambda mode: _sync_calls(models, mode),
+        lambda mode: _async_calls(models, mode),
+        rounds=args.rounds,
+        warmup=args.warmup,
+        reset=reset,
+        target_us=TARGET_OVERHEAD_US,
+    )
+    table = overhead_table(rows, extra=["over_passthrough_p50_us"])
     print_table(
         f"LlamaIndex router overhead over the direct child, microseconds ({args.rounds} "
         f"interleaved rounds, {args.warmup} warm-up; target: ours adds <= "

@@ -20,24 +20,20 @@ Run from the repo root: `python benchmarks/overhead.py [--rounds N] [--out PATH]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from _bench import (
-    ainterleaved,
     default_out,
-    fmt_us,
-    interleaved,
     load_average,
     machine_info,
-    overhead_rows,
+    measure_overhead,
+    overhead_table,
     print_table,
     write_json,
 )
@@ -171,31 +167,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for child in children:
             child.reset()
 
-    rows: list[dict[str, Any]] = []
-    for mode in args.modes:
-        if mode in ("invoke", "stream"):
-            samples = interleaved(
-                _sync_calls(models, mode), args.rounds, args.warmup, between=reset
-            )
-        else:
-            samples = asyncio.run(
-                ainterleaved(_async_calls(models, mode), args.rounds, args.warmup, reset)
-            )
-        rows.extend(overhead_rows(mode, samples, TARGET_OVERHEAD_US))
-
-    table = [
-        [
-            r["mode"],
-            r["contestant"],
-            fmt_us(r["p50_us"]),
-            fmt_us(r["p90_us"]),
-            fmt_us(r["p99_us"]),
-            "-" if "overhead_p50_us" not in r else fmt_us(r["overhead_p50_us"]),
-            "-" if "paired_median_overhead_us" not in r else fmt_us(r["paired_median_overhead_us"]),
-            "-" if "meets_target" not in r else ("yes" if r["meets_target"] else "NO"),
-        ]
-        for r in rows
-    ]
+    rows = measure_overhead(
+        args.modes,
+        ("invoke", "stream"),
+        lambda mode: _sync_calls(models, mode),
+        lambda mode: _async_calls(models, mode),
+        rounds=args.rounds,
+        warmup=args.warmup,
+        reset=reset,
+        target_us=TARGET_OVERHEAD_US,
+    )
+    table = overhead_table(rows)
     print_table(
         f"Router overhead over the direct child, microseconds ({args.rounds} interleaved rounds, "
         f"{args.warmup} warm-up; target: ours adds <= {TARGET_OVERHEAD_US:.0f} us at p50)",
