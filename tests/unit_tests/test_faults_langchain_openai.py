@@ -31,24 +31,6 @@ LONG = "one two three four five six"
 """A prompt whose echoed answer streams in enough chunks to be cut in the middle."""
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[OpenAIServer, OpenAIServer]]:
-    with OpenAIServer(name="primary") as primary, OpenAIServer(name="secondary") as secondary:
-        yield primary, secondary
-
-
-@pytest.fixture
-def primary(servers: tuple[OpenAIServer, OpenAIServer]) -> OpenAIServer:
-    servers[0].reset()
-    return servers[0]
-
-
-@pytest.fixture
-def secondary(servers: tuple[OpenAIServer, OpenAIServer]) -> OpenAIServer:
-    servers[1].reset()
-    return servers[1]
-
-
 def child(server: OpenAIServer, model: str, **kwargs: Any) -> ChatOpenAI:
     return ChatOpenAI(
         model=model, base_url=server.base_url, api_key="sk-test", max_retries=0, **kwargs

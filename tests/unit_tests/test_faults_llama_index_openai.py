@@ -10,7 +10,7 @@ outcome, the attempts in `additional_kwargs["routing"]` and the servers' request
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -26,24 +26,6 @@ from tests.support.openai_server import OpenAIServer
 
 METHODS = ["chat", "achat", "stream_chat", "astream_chat"]
 LONG = "one two three four five six"
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[OpenAIServer, OpenAIServer]]:
-    with OpenAIServer(name="primary") as primary, OpenAIServer(name="secondary") as secondary:
-        yield primary, secondary
-
-
-@pytest.fixture
-def primary(servers: tuple[OpenAIServer, OpenAIServer]) -> OpenAIServer:
-    servers[0].reset()
-    return servers[0]
-
-
-@pytest.fixture
-def secondary(servers: tuple[OpenAIServer, OpenAIServer]) -> OpenAIServer:
-    servers[1].reset()
-    return servers[1]
 
 
 def child(server: OpenAIServer, model: str, **kwargs: Any) -> OpenAI:

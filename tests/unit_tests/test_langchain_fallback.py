@@ -34,24 +34,6 @@ from routing_chat_model.testing import ScriptedChatModel
 from tests.support.openai_server import OpenAIServer, Reply, ToolCall
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[OpenAIServer, OpenAIServer]]:
-    with OpenAIServer(name="primary") as primary, OpenAIServer(name="secondary") as secondary:
-        yield primary, secondary
-
-
-@pytest.fixture
-def primary(servers: tuple[OpenAIServer, OpenAIServer]) -> OpenAIServer:
-    servers[0].reset()
-    return servers[0]
-
-
-@pytest.fixture
-def secondary(servers: tuple[OpenAIServer, OpenAIServer]) -> OpenAIServer:
-    servers[1].reset()
-    return servers[1]
-
-
 def openai_child(server: OpenAIServer, model: str, **kwargs: Any) -> ChatOpenAI:
     return ChatOpenAI(
         base_url=server.base_url, api_key="sk-test", max_retries=0, model=model, **kwargs

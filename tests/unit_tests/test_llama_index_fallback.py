@@ -9,7 +9,6 @@ the router could fall back). Servers answer `"<server name>: <last user message>
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -21,24 +20,6 @@ from llama_index.llms.openai import OpenAI
 from routing_chat_model import AllModelsFailedError, StreamInterruptedError
 from routing_chat_model.llama_index import RoutingChatModel
 from tests.support.openai_server import OpenAIServer, Reply, ToolCall
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[OpenAIServer, OpenAIServer]]:
-    with OpenAIServer(name="primary") as primary, OpenAIServer(name="secondary") as secondary:
-        yield primary, secondary
-
-
-@pytest.fixture
-def primary(servers: tuple[OpenAIServer, OpenAIServer]) -> OpenAIServer:
-    servers[0].reset()
-    return servers[0]
-
-
-@pytest.fixture
-def secondary(servers: tuple[OpenAIServer, OpenAIServer]) -> OpenAIServer:
-    servers[1].reset()
-    return servers[1]
 
 
 def openai_child(server: OpenAIServer, model: str, **kwargs: Any) -> OpenAI:
