@@ -23,13 +23,22 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from _bench import default_out, fmt_us, load_average, machine_info, print_table, write_json
-from clinc150 import DEFAULT_DATA, FALLBACK, OOS, Example, _Run, evaluate, load_split, subsample
+from _bench import fmt_us, load_average, machine_info, print_table, write_json
+from clinc150 import (
+    FALLBACK,
+    OOS,
+    Example,
+    _Run,
+    data_parser,
+    evaluate,
+    load_split,
+    pct,
+    subsample,
+)
 from routing_chat_model import EmbeddingSelector, Router, RoutingRequest, Turn
 from routing_chat_model.selectors import ClassifierSelector, Selector
 
@@ -61,28 +70,15 @@ def _at(result: dict[str, Any], threshold: float) -> dict[str, Any]:
     raise SystemExit(f"threshold {threshold} is not on the sweep grid (multiples of 0.05)")
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None or value != value else f"{100 * value:.1f}"
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the jsonl files")
-    parser.add_argument(
-        "--examples-per-route",
-        type=int,
-        default=None,
-        help="subsample each route to N train examples (stratified by intent); default: all",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the subsampling")
+    parser = data_parser(__doc__, "classifier")
     parser.add_argument(
         "--val-limit", type=int, default=None, help="use every k-th val row to keep N rows at most"
     )
     parser.add_argument(
         "--intents", action="store_true", help="also fit on the 150 intents mapped to domains"
     )
-    parser.add_argument("--out", type=Path, default=default_out("classifier"), help="JSON output")
     args = parser.parse_args(argv)
     for name in ("examples_per_route", "val_limit"):
         value = getattr(args, name)
@@ -147,10 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             [
                 name,
                 f"{res['build_s']:.1f}",
-                _pct(res["no_threshold"]["in_scope_accuracy"]),
+                pct(res["no_threshold"]["in_scope_accuracy"]),
                 *(
-                    f"{p['threshold']:.2f}: {_pct(p['in_scope_accuracy'])} / "
-                    f"{_pct(p['oos_fallback_rate'])}"
+                    f"{p['threshold']:.2f}: {pct(p['in_scope_accuracy'])} / "
+                    f"{pct(p['oos_fallback_rate'])}"
                     for p in points
                 ),
                 *([""] * (len(CLASSIFIER_THRESHOLDS) - len(points))),

@@ -46,7 +46,7 @@ from routing_chat_model import EmbeddingSelector, Router, RoutingRequest, Turn
 from routing_chat_model.encoders import WordLlamaEncoder
 from routing_chat_model.selectors import Aggregation
 
-__all__ = ["Example", "load_split", "main", "subsample"]
+__all__ = ["Example", "data_parser", "load_split", "main", "pct", "subsample"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "clinc150"
@@ -224,7 +224,7 @@ def evaluate(run: _Run, gold: np.ndarray[Any, np.dtype[np.str_]]) -> dict[str, A
     }
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
     return "-" if value is None or value != value else f"{100 * value:.1f}"
 
 
@@ -235,13 +235,13 @@ def _print_results(results: dict[str, dict[str, Any]], per_route: str) -> None:
         summary.append(
             [
                 setting,
-                _pct(res["no_threshold"]["in_scope_accuracy"]),
+                pct(res["no_threshold"]["in_scope_accuracy"]),
                 "-" if b is None else f"{b['threshold']:.2f}",
-                "-" if b is None else _pct(b["in_scope_accuracy"]),
-                "-" if b is None else _pct(b["oos_fallback_rate"]),
+                "-" if b is None else pct(b["in_scope_accuracy"]),
+                "-" if b is None else pct(b["oos_fallback_rate"]),
                 "-" if c is None else f"{c['threshold']:.2f}",
-                "-" if c is None else _pct(c["in_scope_accuracy"]),
-                "-" if c is None else _pct(c["oos_fallback_rate"]),
+                "-" if c is None else pct(c["in_scope_accuracy"]),
+                "-" if c is None else pct(c["oos_fallback_rate"]),
                 fmt_us(res["latency"]["p50_us"]),
                 fmt_us(res["latency"]["p99_us"]),
             ]
@@ -269,7 +269,7 @@ def _print_results(results: dict[str, dict[str, Any]], per_route: str) -> None:
         row: list[object] = [f"{threshold:.2f}"]
         for setting in settings:
             point = results[setting]["sweep"][i]
-            row.append(f"{_pct(point['in_scope_accuracy'])} / {_pct(point['oos_fallback_rate'])}")
+            row.append(f"{pct(point['in_scope_accuracy'])} / {pct(point['oos_fallback_rate'])}")
         sweep_rows.append(row)
     print_table(
         "Threshold sweep: in-scope accuracy / oos->fallback rate (%)",
@@ -278,9 +278,9 @@ def _print_results(results: dict[str, dict[str, Any]], per_route: str) -> None:
     )
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def data_parser(doc: str | None, name: str) -> argparse.ArgumentParser:
+    """The options every CLINC150 script shares: --data, --examples-per-route, --seed, --out."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the jsonl files")
     parser.add_argument(
         "--examples-per-route",
@@ -289,6 +289,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="subsample each route to N train examples (stratified by intent); default: all",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the subsampling")
+    parser.add_argument("--out", type=Path, default=default_out(name), help="JSON output")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = data_parser(__doc__, "clinc150")
     parser.add_argument(
         "--dim",
         type=int,
@@ -307,7 +314,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also measure these examples-per-route sizes (no-threshold accuracy of every "
         "aggregation); empty to skip",
     )
-    parser.add_argument("--out", type=Path, default=default_out("clinc150"), help="JSON output")
     args = parser.parse_args(argv)
     args.settings = [s.strip() for s in args.aggregations.split(",") if s.strip()]
     for setting in args.settings:
@@ -359,8 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print(
         f"\ncheck: {check_setting} with a real threshold={point['threshold']:.2f}: in-scope "
-        f"{_pct(real_acc)}% (sweep {_pct(point['in_scope_accuracy'])}%), oos->fallback "
-        f"{_pct(real_oos)}% (sweep {_pct(point['oos_fallback_rate'])}%)"
+        f"{pct(real_acc)}% (sweep {pct(point['in_scope_accuracy'])}%), oos->fallback "
+        f"{pct(real_oos)}% (sweep {pct(point['oos_fallback_rate'])}%)"
     )
 
     sizes: list[dict[str, Any]] = []
@@ -379,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             [
                 [
                     str(r["examples_per_route"]),
-                    *(_pct(r["accuracy"][s]) for s in args.settings),
+                    *(pct(r["accuracy"][s]) for s in args.settings),
                     *(fmt_us(r["p50_us"][s]) for s in args.settings),
                 ]
                 for r in sizes
