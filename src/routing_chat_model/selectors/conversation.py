@@ -138,7 +138,42 @@ class _ThreadMemory:
             return len(self._routes)
 
 
-class StickySelector:
+class _ThreadPolicy:
+    """What both conversation policies share: the wrapped selector, thread keys and memory."""
+
+    label = "thread_policy"
+    """The wrapper's name in decisions: `<label>(<wrapped selector>)`."""
+
+    def __init__(
+        self, selector: object, keys: Sequence[str], max_threads: int, use_history: bool
+    ) -> None:
+        self.selector: Selector = as_selector(selector)
+        self.keys = _check_keys(keys, self.label)
+        self._memory = _ThreadMemory(_check_size(max_threads, self.label))
+        self.use_history = bool(use_history)
+
+    @property
+    def name(self) -> str:
+        """`<label>(<wrapped selector>)`, shown in decisions."""
+        return f"{self.label}({self.selector.name})"
+
+    def forget(self, thread_id: str | None = None) -> None:
+        """Forget one thread's remembered model (the next turn is routed afresh), or all."""
+        self._memory.forget(thread_id)
+
+    @property
+    def thread_count(self) -> int:
+        """How many threads are remembered."""
+        return len(self._memory)
+
+    def record_feedback(
+        self, decision_or_id: object, quality: float, *, cost_usd: float | None = None
+    ) -> None:
+        """Forward an observed outcome to the wrapped selector when it learns."""
+        forward_feedback([self.selector], self.name, decision_or_id, quality, cost_usd)
+
+
+class StickySelector(_ThreadPolicy):
     """Keeps every turn of a conversation on the model its first routed turn got.
 
     Build it with `sticky(selector)`; see the module docs for how threads are recognised.
@@ -152,6 +187,8 @@ class StickySelector:
             thread is unknown or has no id.
     """
 
+    label = "sticky"
+
     def __init__(
         self,
         selector: object,
@@ -160,15 +197,7 @@ class StickySelector:
         max_threads: int = 10_000,
         use_history: bool = True,
     ) -> None:
-        self.selector: Selector = as_selector(selector)
-        self.keys = _check_keys(keys, "sticky")
-        self._memory = _ThreadMemory(_check_size(max_threads, "sticky"))
-        self.use_history = bool(use_history)
-
-    @property
-    def name(self) -> str:
-        """`sticky(<wrapped selector>)`, shown in decisions."""
-        return f"sticky({self.selector.name})"
+        super().__init__(selector, keys, max_threads, use_history)
 
     @property
     def route_names(self) -> frozenset[str] | None:
@@ -224,26 +253,11 @@ class StickySelector:
         proposal = await self.selector.aselect(request, candidates)
         return self._after(thread, proposal, note, candidates)
 
-    def forget(self, thread_id: str | None = None) -> None:
-        """Forget one thread's model (the next turn is routed afresh), or every thread's."""
-        self._memory.forget(thread_id)
-
-    @property
-    def thread_count(self) -> int:
-        """How many threads are remembered."""
-        return len(self._memory)
-
-    def record_feedback(
-        self, decision_or_id: object, quality: float, *, cost_usd: float | None = None
-    ) -> None:
-        """Forward an observed outcome to the wrapped selector when it learns."""
-        forward_feedback([self.selector], self.name, decision_or_id, quality, cost_usd)
-
     def __repr__(self) -> str:
         return f"sticky({self.selector!r}, keys={list(self.keys)})"
 
 
-class EscalateOnlySelector:
+class EscalateOnlySelector(_ThreadPolicy):
     """Never routes a conversation below the strongest model it already used.
 
     Build it with `escalate_only(selector, order=[...])`. The wrapped selector proposes; when
@@ -262,6 +276,8 @@ class EscalateOnlySelector:
         use_history: Also read the strongest model from the conversation's assistant turns.
     """
 
+    label = "escalate_only"
+
     def __init__(
         self,
         selector: object,
@@ -271,7 +287,7 @@ class EscalateOnlySelector:
         max_threads: int = 10_000,
         use_history: bool = True,
     ) -> None:
-        self.selector: Selector = as_selector(selector)
+        super().__init__(selector, keys, max_threads, use_history)
         if isinstance(order, str) or len(order) < 2:
             raise RouteConfigError(
                 "escalate_only order must list at least 2 routes, weakest first, e.g. "
@@ -289,14 +305,6 @@ class EscalateOnlySelector:
                 f"{self.selector.name!r} can return; rank every route, weakest first."
             )
         self._rank = {route: i for i, route in enumerate(self.order)}
-        self.keys = _check_keys(keys, "escalate_only")
-        self._memory = _ThreadMemory(_check_size(max_threads, "escalate_only"))
-        self.use_history = bool(use_history)
-
-    @property
-    def name(self) -> str:
-        """`escalate_only(<wrapped selector>)`, shown in decisions."""
-        return f"escalate_only({self.selector.name})"
 
     @property
     def route_names(self) -> frozenset[str]:
@@ -363,21 +371,6 @@ class EscalateOnlySelector:
         thread = thread_id_of(request, self.keys)
         proposal = await self.selector.aselect(request, candidates)
         return self._apply(request, candidates, thread, proposal)
-
-    def forget(self, thread_id: str | None = None) -> None:
-        """Forget one thread's strongest model, or every thread's."""
-        self._memory.forget(thread_id)
-
-    @property
-    def thread_count(self) -> int:
-        """How many threads are remembered."""
-        return len(self._memory)
-
-    def record_feedback(
-        self, decision_or_id: object, quality: float, *, cost_usd: float | None = None
-    ) -> None:
-        """Forward an observed outcome to the wrapped selector when it learns."""
-        forward_feedback([self.selector], self.name, decision_or_id, quality, cost_usd)
 
     def __repr__(self) -> str:
         return f"escalate_only({self.selector!r}, order={list(self.order)})"
