@@ -16,7 +16,15 @@ from routing_chat_model.errors import RouteConfigError
 from routing_chat_model.selectors._predictors import Factorization, Logistic, Memory, Ridge
 from routing_chat_model.selectors.learned import FORMAT_VERSION, READABLE_VERSIONS, LearnedSelector
 
-__all__ = ["load_selector", "save_selector", "selector_paths", "set_willingness_to_pay"]
+__all__ = [
+    "invalid_file",
+    "load_selector",
+    "read_saved_arrays",
+    "read_saved_json",
+    "save_selector",
+    "selector_paths",
+    "set_willingness_to_pay",
+]
 
 _FORMAT = "routing-chat-model/learned-selector"
 
@@ -80,19 +88,49 @@ def save_selector(selector: LearnedSelector, path: Path) -> Path:
     return settings_path
 
 
-def _bad(path: Path, what: str) -> RouteConfigError:
-    return RouteConfigError(f"{path}: not a valid saved LearnedSelector: {what}.")
+def invalid_file(path: Path, kind: str, what: str) -> RouteConfigError:
+    """The error for a saved selector file that cannot be loaded, naming the file."""
+    return RouteConfigError(f"{path}: not a valid saved {kind}: {what}.")
 
 
-def _read_settings(path: Path) -> dict[str, Any]:
+def read_saved_json(path: Path, fmt: str, kind: str) -> dict[str, Any]:
+    """A saved selector's JSON settings, checked to be a dict of format `fmt`.
+
+    Raises:
+        RouteConfigError: the file is missing, not JSON, or of another format.
+    """
     try:
         settings = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise RouteConfigError(f"{path}: no such file (save a selector with .save()).") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _bad(path, f"not JSON ({exc})") from None
-    if not isinstance(settings, dict) or settings.get("format") != _FORMAT:
-        raise _bad(path, f"'format' is not {_FORMAT!r}")
+        raise invalid_file(path, kind, f"not JSON ({exc})") from None
+    if not isinstance(settings, dict) or settings.get("format") != fmt:
+        raise invalid_file(path, kind, f"'format' is not {fmt!r}")
+    return settings
+
+
+def read_saved_arrays(path: Path, kind: str) -> dict[str, np.ndarray[Any, Any]]:
+    """A saved selector's `.npz` arrays, never unpickling anything.
+
+    Raises:
+        RouteConfigError: the file is missing, corrupt or truncated.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except FileNotFoundError:
+        raise RouteConfigError(f"{path}: no such file (it is saved next to the JSON).") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise invalid_file(path, kind, f"unreadable arrays ({type(exc).__name__})") from None
+
+
+def _bad(path: Path, what: str) -> RouteConfigError:
+    return invalid_file(path, "LearnedSelector", what)
+
+
+def _read_settings(path: Path) -> dict[str, Any]:
+    settings = read_saved_json(path, _FORMAT, "LearnedSelector")
     if settings.get("version") not in READABLE_VERSIONS:
         raise _bad(
             path,
@@ -106,13 +144,7 @@ def _read_settings(path: Path) -> dict[str, Any]:
 
 
 def _read_arrays(path: Path, settings: dict[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except FileNotFoundError:
-        raise RouteConfigError(f"{path}: no such file (it is saved next to the JSON).") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise _bad(path, f"unreadable arrays ({type(exc).__name__})") from None
+    arrays = read_saved_arrays(path, "LearnedSelector")
     rows = settings.get("rows", -1)
     if isinstance(rows, bool) or not isinstance(rows, int):
         raise _bad(path, f"'rows' must be an int, got {rows!r}")

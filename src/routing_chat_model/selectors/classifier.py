@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import zipfile
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -396,18 +394,15 @@ def _unit(vectors: _F32) -> _F32:
 
 
 def _bad(path: Path, what: str) -> RouteConfigError:
-    return RouteConfigError(f"{path}: not a valid saved ClassifierSelector: {what}.")
+    from routing_chat_model.evaluation.persist import invalid_file
+
+    return invalid_file(path, "ClassifierSelector", what)
 
 
 def _read_settings(path: Path) -> dict[str, Any]:
-    try:
-        settings = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise RouteConfigError(f"{path}: no such file (save a selector with .save()).") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _bad(path, f"not JSON ({exc})") from None
-    if not isinstance(settings, dict) or settings.get("format") != _FORMAT:
-        raise _bad(path, f"'format' is not {_FORMAT!r}")
+    from routing_chat_model.evaluation.persist import read_saved_json
+
+    settings = read_saved_json(path, _FORMAT, "ClassifierSelector")
     if settings.get("version") != _VERSION:
         raise _bad(path, f"version {settings.get('version')!r}; this release reads {_VERSION}")
     kinds: dict[str, type | tuple[type, ...]] = {
@@ -443,13 +438,13 @@ def _read_settings(path: Path) -> dict[str, Any]:
 
 
 def _read_arrays(path: Path, k: int) -> tuple[_F64, _F64, _F64, _F64]:
+    from routing_chat_model.evaluation.persist import read_saved_arrays
+
+    raw = read_saved_arrays(path, "ClassifierSelector")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: np.asarray(data[name], dtype=np.float64) for name in data.files}
-    except FileNotFoundError:
-        raise RouteConfigError(f"{path}: no such file (it is saved next to the JSON).") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise _bad(path, f"unreadable arrays ({exc})") from None
+        arrays = {name: np.asarray(value, dtype=np.float64) for name, value in raw.items()}
+    except (TypeError, ValueError) as exc:
+        raise _bad(path, f"unreadable arrays ({type(exc).__name__})") from None
     names = ("weights", "bias", "mean", "scale")
     missing = [n for n in names if n not in arrays]
     if missing:
